@@ -1,0 +1,56 @@
+# Silkroute Academy — two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test setup lint check-layers migrate seed run browser clean messages
+
+## Create the virtualenv and install the locked dependencies (only when they change).
+setup: $(STAMP)
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "Could not create a virtualenv: on Debian/Ubuntu run 'apt-get install python3-venv'."; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@touch $(STAMP)
+
+migrate: setup
+	@mkdir -p var
+	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+## Set everything up and run the whole platform at http://127.0.0.1:8000 (Ctrl-C stops it).
+demo: seed
+	$(BIN)/python manage.py runplatform
+
+## Install the browser the end-to-end tests drive (Debian's chromium) when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
+	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium)."; fi; }
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## Set up and run the whole suite (lint, layer contract, tests).
+test: setup browser lint
+	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
+	$(BIN)/pytest
+
+## Regenerate the translation catalogues after changing interface strings.
+messages: setup
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --no-obsolete
+
+clean:
+	rm -rf var

@@ -1,0 +1,164 @@
+"""The curriculum as Wagtail pages: catalogue → programme → course → lesson.
+
+Each locale has its own page tree (Wagtail i18n); translations share a
+``translation_key``. Learning records point at the default-locale page, so a trainee's
+progress is the same whichever language they read in.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from modelcluster.fields import ParentalManyToManyField
+from wagtail import blocks
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Page
+from wagtail.search import index
+
+from courses.blocks import LessonStreamBlock
+
+
+class Level(models.TextChoices):
+    BEGINNER = "beginner", _("Beginner")
+    INTERMEDIATE = "intermediate", _("Intermediate")
+    ADVANCED = "advanced", _("Advanced")
+
+
+class CataloguePage(Page):
+    """The home page of a locale: lists its programmes."""
+
+    intro = RichTextField(blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro")]
+    parent_page_types = ["wagtailcore.Page"]
+    subpage_types = ["courses.ProgrammePage"]
+    max_count_per_parent = 1
+
+    class Meta:
+        verbose_name = _("catalogue")
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.selectors import catalogue_context
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(catalogue_context(page=self, user=request.user, request=request))
+        return context
+
+
+class ProgrammePage(Page):
+    """A certificate track: a sequence of courses and the skills it certifies."""
+
+    summary = models.TextField(_("summary"))
+    level = models.CharField(
+        _("level"), max_length=20, choices=Level.choices, default=Level.BEGINNER
+    )
+    hours = models.PositiveSmallIntegerField(_("hours of study"), default=10)
+    hero_image = models.ForeignKey(
+        "wagtailimages.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    body = RichTextField(_("description"), blank=True)
+    skills = ParentalManyToManyField("courses.Skill", blank=True, related_name="+")
+
+    content_panels = [
+        *Page.content_panels,
+        FieldPanel("summary"),
+        MultiFieldPanel(
+            [FieldPanel("level"), FieldPanel("hours"), FieldPanel("hero_image")],
+            heading=_("At a glance"),
+        ),
+        FieldPanel("body"),
+        FieldPanel("skills"),
+    ]
+    search_fields = [
+        *Page.search_fields,
+        index.SearchField("summary"),
+        index.SearchField("body"),
+    ]
+    parent_page_types = ["courses.CataloguePage"]
+    subpage_types = ["courses.CoursePage"]
+
+    class Meta:
+        verbose_name = _("programme")
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.selectors import programme_context
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(programme_context(page=self, user=request.user, request=request))
+        return context
+
+
+class CoursePage(Page):
+    """A course within a programme: an ordered set of lessons."""
+
+    summary = models.TextField(_("summary"))
+    skills = ParentalManyToManyField("courses.Skill", blank=True, related_name="+")
+
+    content_panels = [*Page.content_panels, FieldPanel("summary"), FieldPanel("skills")]
+    search_fields = [*Page.search_fields, index.SearchField("summary")]
+    parent_page_types = ["courses.ProgrammePage"]
+    subpage_types = ["courses.LessonPage"]
+
+    class Meta:
+        verbose_name = _("course")
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.selectors import course_context
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(course_context(page=self, user=request.user, request=request))
+        return context
+
+
+class LessonPage(Page):
+    """One lesson: teaching text, examples, quizzes and labs in a StreamField."""
+
+    summary = models.TextField(_("summary"), blank=True)
+    minutes = models.PositiveSmallIntegerField(_("minutes"), default=20)
+    key_terms = StreamField(
+        [
+            (
+                "term",
+                blocks.StructBlock(
+                    [("term", blocks.CharBlock()), ("definition", blocks.TextBlock())]
+                ),
+            )
+        ],
+        blank=True,
+        verbose_name=_("key terms"),
+    )
+    body = StreamField(LessonStreamBlock(), blank=True, verbose_name=_("body"))
+    translated = models.BooleanField(
+        _("fully translated"),
+        default=True,
+        help_text=_("Untick while the body is still in the source language."),
+    )
+
+    content_panels = [
+        *Page.content_panels,
+        FieldPanel("summary"),
+        FieldPanel("minutes"),
+        FieldPanel("body"),
+        FieldPanel("key_terms"),
+        FieldPanel("translated"),
+    ]
+    search_fields = [
+        *Page.search_fields,
+        index.SearchField("summary"),
+        index.SearchField("body"),
+    ]
+    parent_page_types = ["courses.CoursePage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = _("lesson")
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.selectors import lesson_context
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(lesson_context(page=self, user=request.user, request=request))
+        return context

@@ -1,0 +1,1 @@
+"""Submissions, autograding and certificates (built by the grading issues)."""

@@ -1,0 +1,1 @@
+"""Hands-on labs in JupyterHub (built by the labs issue)."""

@@ -1,0 +1,16 @@
+"""The versioned JSON API (``/api/v1/``); schema at ``/api/v1/openapi.json``."""
+
+from ninja import NinjaAPI
+
+from courses.api import router as programmes_router
+from lms.accounts.api import router as auth_router
+
+api = NinjaAPI(
+    title="Silkroute Academy API",
+    version="1",
+    urls_namespace="api-v1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+api.add_router("/auth", auth_router)
+api.add_router("/programmes", programmes_router)

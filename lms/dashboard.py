@@ -1,0 +1,59 @@
+"""The trainee's dashboard and the health endpoints."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from wagtail.models import Locale
+
+from courses.selectors import dashboard_for
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = dashboard_for(user=request.user, locale=Locale.get_active())
+    return render(request, "lms/dashboard.html", context)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and answering."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any failure is "not ready"
+        return str(error)
+    return None
+
+
+def _check_broker() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+    except Exception as error:  # noqa: BLE001
+        return str(error)
+    return None
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Every dependency answers: 200 when ready, 503 with the failures otherwise."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    ready = all(error is None for error in checks.values())
+    return JsonResponse(
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": {
+                name: "ok" if error is None else f"error: {error}"
+                for name, error in checks.items()
+            },
+        },
+        status=200 if ready else 503,
+    )

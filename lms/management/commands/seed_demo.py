@@ -1,0 +1,44 @@
+"""Seed the demo: curricula from courses/content/, demo users, a sample enrolment."""
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from wagtail.models import Locale
+
+from courses.content_import import curriculum_import
+from courses.models import ProgrammePage
+from courses.services import enrolment_create
+from lms.accounts.services import demo_users_ensure
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo content and users (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            help="Password for the demo users (default: $DEMO_PASSWORD "
+            "or a generated one, printed once).",
+        )
+
+    def handle(self, *args, **options):
+        report = curriculum_import()
+        self.stdout.write(
+            f"Curricula: {len(report.created)} pages created, "
+            f"{len(report.updated)} updated."
+        )
+        users, password = demo_users_ensure(password=options.get("password"))
+        editors = Group.objects.filter(name__in=["Moderators", "Editors"])
+        users["instructor"].groups.add(*editors)
+        programme = (
+            ProgrammePage.objects.live()
+            .filter(locale=Locale.get_default())
+            .order_by("path")
+            .first()
+        )
+        if programme is not None:
+            enrolment_create(user=users["graduate"], programme=programme)
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo users: " + ", ".join(users) + f" — password: {password}"
+            )
+        )

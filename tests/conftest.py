@@ -1,0 +1,114 @@
+"""Shared fixtures: a real Redis for the suite, seeded content, users by role."""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_redis():
+    """Start the suite's own redis-server when REDIS_URL is not given."""
+    if not settings.REDIS_IS_PRIVATE:
+        redis.Redis.from_url(settings.REDIS_URL).ping()
+        yield settings.REDIS_URL
+        return
+    socket = Path(settings.REDIS_SOCKET)
+    socket.parent.mkdir(parents=True, exist_ok=True)
+    client = redis.Redis(unix_socket_path=str(socket))
+    try:
+        client.ping()
+        yield settings.REDIS_URL  # already running (another suite on this checkout)
+        return
+    except redis.ConnectionError:
+        pass
+    server = shutil.which("redis-server", path=str(Path(sys.executable).parent))
+    process = subprocess.Popen(  # noqa: S603
+        [
+            server,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(socket.parent),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the private redis-server did not start")
+    yield settings.REDIS_URL
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters live in the cache: start every test with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def trainee(db):
+    return UserFactory(role="trainee")
+
+
+@pytest.fixture
+def other_trainee(db):
+    return UserFactory(role="trainee")
+
+
+@pytest.fixture
+def instructor(db):
+    return UserFactory(role="instructor")
+
+
+@pytest.fixture
+def employer(db):
+    return UserFactory(role="employer")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Import the real curricula of courses/content/ once, as `seed_demo` does.
+
+    Tests run in transactions rolled back after each, so they all see this content.
+    """
+    from courses.content_import import curriculum_import
+
+    with django_db_blocker.unblock():
+        curriculum_import()
+
+
+@pytest.fixture
+def programme(db):
+    from wagtail.models import Locale
+
+    from courses.models import ProgrammePage
+
+    return ProgrammePage.objects.get(
+        slug="cross-border-ecommerce", locale=Locale.get_default()
+    )

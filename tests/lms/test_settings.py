@@ -1,0 +1,55 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 30 + "-production-like-secret-key-0123456789",
+    "ALLOWED_HOSTS": "academy.example.org",
+    "CSRF_TRUSTED_ORIGINS": "https://academy.example.org",
+    "DATABASE_URL": "sqlite:////tmp/silkroute-deploy-check.sqlite3",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "lms.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_with_production_values():
+    """`check --deploy --fail-level WARNING` passes with production values."""
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    """No secret has a production default: DEBUG=false without SECRET_KEY fails."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_development_generates_its_secret_key_under_var(tmp_path):
+    """Without SECRET_KEY, development writes one into var/ and reuses it."""
+    env = {"VAR_DIR": str(tmp_path), "DEBUG": "true"}
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = _manage("shell", "-c", code, env=env)
+    second = _manage("shell", "-c", code, env=env)
+    assert first.returncode == 0, first.stderr
+    key = (tmp_path / "secret_key").read_text().strip()
+    assert len(key) >= 50
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1] == key
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"

@@ -1,5 +1,8 @@
 """Test overrides, for speed and isolation only: everything else is lms.settings."""
 
+import os
+from pathlib import Path
+
 from lms.settings import *  # noqa: F403
 from lms.settings import CACHES, CHANNEL_LAYERS
 
@@ -9,11 +12,17 @@ CACHES["default"]["KEY_PREFIX"] = "lms-test"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "lms-test"
 WHITENOISE_AUTOREFRESH = True
 
-# The suite's private Redis has its own socket, so it can run beside `make demo`.
+# Each test session has its own private Redis socket (inherited by the processes it
+# starts), so suites can run beside `make demo` and beside each other.
 if REDIS_IS_PRIVATE:  # noqa: F405
-    REDIS_SOCKET = VAR_DIR / "test-run" / "redis.sock"  # noqa: F405
+    REDIS_SOCKET = Path(
+        os.environ.setdefault(
+            "LMS_TEST_REDIS_SOCKET",
+            str(VAR_DIR / "test-run" / f"redis-{os.getpid()}.sock"),  # noqa: F405
+        )
+    )
     REDIS_URL = f"unix://{REDIS_SOCKET}"
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
-    CACHES["default"]["LOCATION"] = str(VAR_DIR / "test-cache")  # noqa: F405
+    CACHES["default"]["LOCATION"] = str(REDIS_SOCKET.with_suffix(".cache"))
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405

@@ -60,6 +60,8 @@ def private_redis():
     yield settings.REDIS_URL
     process.terminate()
     process.wait(timeout=10)
+    socket.unlink(missing_ok=True)
+    shutil.rmtree(socket.with_suffix(".cache"), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ $(STAMP): requirements.lock pyproject.toml
 
 migrate: setup
 	@mkdir -p var
-	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 
 seed: migrate
@@ -45,12 +44,13 @@ lint: setup
 
 ## Set up and run the whole suite (lint, layer contract, tests).
 test: setup browser lint
-	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
 	$(BIN)/pytest
 
-## Regenerate the translation catalogues after changing interface strings.
+## Regenerate the translation catalogue after changing interface strings, then compile
+## it (needs GNU gettext). The compiled .mo is committed, so running needs no gettext.
 messages: setup
-	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --no-obsolete
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=tests --no-obsolete
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:
 	rm -rf var

@@ -36,4 +36,5 @@ def pages_search(*, query: str, locale: Locale) -> list[Page]:
             )
         for page in base.filter(condition).order_by("path")[:200]:
             found.setdefault(page.pk, page)
-    return [page.specific for page in found.values()]
+    specific = Page.objects.filter(pk__in=list(found)).specific().in_bulk()
+    return [specific[pk] for pk in found if pk in specific]

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from wagtail.models import Locale
 
@@ -67,7 +67,7 @@ def programme_enrol(request: HttpRequest, slug: str):
         "status": enrolment.status,
         "enrolled_at": enrolment.enrolled_at.isoformat(),
     }
-    return (200 if already else 201), body
+    return Status(200 if already else 201, body)
 
 
 @router.delete("/{slug}/enrolment", response={204: None}, auth=api_auth)
@@ -76,4 +76,4 @@ def programme_leave(request: HttpRequest, slug: str):
         ProgrammePage.objects.live(), slug=slug, locale=Locale.get_default()
     )
     services.enrolment_leave(user=request.user, programme=programme)
-    return 204, None
+    return Status(204, None)

@@ -7,6 +7,7 @@ their quiz across imports and across languages.
 """
 
 import logging
+import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,7 @@ def _require(data: dict, key: str, where: str) -> Any:
     return data[key]
 
 
-def _question(q: dict, language: str, where: str) -> tuple[str, dict]:
+def _question(q: dict, language: str, where: str, question_id: str) -> tuple[str, dict]:
     kind = _require(q, "kind", where)
     prompt = _text(_require(q, "prompt", where), language, where=where)
     explanation = _text(q.get("explanation"), language, where=where)
@@ -87,17 +88,18 @@ def _question(q: dict, language: str, where: str) -> tuple[str, dict]:
             raise ContentError(f"{where}: a single-choice question needs one answer")
         if kind == "multiple" and correct < 1:
             raise ContentError(f"{where}: mark at least one correct choice")
-        return kind, {
-            "prompt": prompt,
-            "choices": [
-                {
-                    "text": _text(c["text"], language, where=where),
-                    "correct": bool(c.get("correct")),
-                }
-                for c in choices
-            ],
-            "explanation": explanation,
-        }
+        options = [
+            {
+                "text": _text(c["text"], language, where=where),
+                "correct": bool(c.get("correct")),
+            }
+            for c in choices
+        ]
+        if q.get("shuffle", True):
+            # Authors tend to write the right answer first. Shuffle with the question's
+            # id as the seed: the same order in every language and on every import.
+            random.Random(question_id).shuffle(options)  # noqa: S311 - not security
+        return kind, {"prompt": prompt, "choices": options, "explanation": explanation}
     if kind == "numeric":
         return kind, {
             "prompt": prompt,
@@ -141,14 +143,11 @@ def _body(lesson: dict, language: str, where: str) -> tuple[list[dict], bool]:
         elif kind == "quiz":
             questions = []
             for qi, q in enumerate(_require(block, "questions", at)):
-                q_kind, q_value = _question(q, language, f"{at} question {qi + 1}")
-                questions.append(
-                    {
-                        "type": q_kind,
-                        "value": q_value,
-                        "id": _block_id(lesson["slug"], index, qi),
-                    }
+                question_id = _block_id(lesson["slug"], index, qi)
+                q_kind, q_value = _question(
+                    q, language, f"{at} question {qi + 1}", question_id
                 )
+                questions.append({"type": q_kind, "value": q_value, "id": question_id})
             value = {
                 "title": _text(_require(block, "title", at), language, where=at),
                 "pass_mark": int(block.get("pass_mark", 75)),

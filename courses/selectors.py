@@ -108,13 +108,19 @@ def canonical_map(pages: Sequence[Page]) -> dict[int, Page]:
     return result
 
 
-def localized_map(pages: Sequence[Page], locale: Locale) -> dict[int, Page]:
-    """Map canonical page ids to their live translation in ``locale`` (one query)."""
+def localized_map(
+    pages: Sequence[Page], locale: Locale, *, model: type[Page] = Page
+) -> dict[int, Page]:
+    """Map canonical page ids to their live translation in ``locale`` (one query).
+
+    Translations are instances of ``model``: pass the specific class when the
+    caller reads its own fields, so that no page needs ``.specific`` later.
+    """
     result = {page.pk: page for page in pages}
     if pages and locale.pk != pages[0].locale_id:
         translations = {
             page.translation_key: page
-            for page in Page.objects.live().filter(
+            for page in model.objects.live().filter(
                 translation_key__in=[page.translation_key for page in pages],
                 locale=locale,
             )
@@ -127,7 +133,8 @@ def localized_map(pages: Sequence[Page], locale: Locale) -> dict[int, Page]:
 def programmes_progress(
     *, user: User | None, programmes: Sequence[ProgrammePage], locale: Locale
 ) -> dict[int, ProgrammeProgress]:
-    """Courses, lessons and completion for canonical ``programmes``: 4 queries."""
+    """Courses, lessons and completion for canonical ``programmes``: 4 queries,
+    5 in a locale other than the programmes' own."""
     if not programmes:
         return {}
     courses = list(
@@ -149,7 +156,9 @@ def programmes_progress(
         )
         .order_by("path")
     )
-    localized = localized_map([*programmes, *courses, *lessons], locale)
+    localized = localized_map([*programmes, *lessons], locale)
+    # Course summaries are shown on programme pages: read them with the course.
+    localized.update(localized_map(courses, locale, model=CoursePage))
     done: set[int] = set()
     if user is not None and user.is_authenticated and lessons:
         done = set(

@@ -73,6 +73,15 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request in /zh-hans/ leaves Chinese active in the thread: reset it after."""
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def trainee(db):
     return UserFactory(role="trainee")
@@ -114,3 +123,9 @@ def programme(db):
     return ProgrammePage.objects.get(
         slug="cross-border-ecommerce", locale=Locale.get_default()
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last: Playwright's sync API keeps an event loop running in
+    the main thread for the rest of the session, which async tests cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -1,6 +1,8 @@
 """API authentication: bearer tokens (``POST /api/v1/auth/token``) or the session."""
 
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import get_adapter
+from allauth.account.utils import has_verified_email
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router, Schema
@@ -38,7 +40,9 @@ class ErrorOut(Schema):
 
 
 @router.post(
-    "/token", response={200: TokenOut, 401: ErrorOut, 429: ErrorOut}, auth=None
+    "/token",
+    response={200: TokenOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
+    auth=None,
 )
 def token_create(request: HttpRequest, credentials: TokenIn):
     """Exchange a username (or email) and password for a bearer token.
@@ -56,4 +60,8 @@ def token_create(request: HttpRequest, credentials: TokenIn):
         raise HttpError(429, "Too many failed attempts. Try again later.") from None
     if user is None or not user.is_active:
         raise HttpError(401, "Unknown username or wrong password.")
+    # The web login refuses unverified accounts; the API must not be a way round.
+    verification = account_settings.EMAIL_VERIFICATION
+    if verification is verification.MANDATORY and not has_verified_email(user):
+        raise HttpError(403, "Confirm your email address before using the API.")
     return {"token": services.api_token_create(user=user)}

@@ -118,9 +118,14 @@ def test_password_reset_link_is_single_use(client, trainee, mailoutbox):
     client.post("/en/accounts/password/reset/", {"email": trainee.email})
     link = LINK.search(mailoutbox[0].body).group(1)
     form_url = client.get(link)["Location"]
-    client.post(form_url, {"password1": "first-new-pass-123", "password2": "first-new-pass-123"})
+    client.post(
+        form_url, {"password1": "first-new-pass-123", "password2": "first-new-pass-123"}
+    )
     client.logout()
     client.get(link)
-    client.post(form_url, {"password1": "second-new-pass-456", "password2": "second-new-pass-456"})
+    client.post(
+        form_url,
+        {"password1": "second-new-pass-456", "password2": "second-new-pass-456"},
+    )
     trainee.refresh_from_db()
     assert trainee.check_password("first-new-pass-123")

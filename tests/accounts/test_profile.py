@@ -27,9 +27,7 @@ def test_profile_shows_the_users_details(client, trainee):
     assert form["preferred_language"].value() == "en"
 
 
-def test_saving_the_profile_updates_the_user_and_the_language_cookie(
-    client, trainee
-):
+def test_saving_the_profile_updates_the_user_and_the_language_cookie(client, trainee):
     """A valid post saves both fields, sets the language cookie and redirects."""
     client.force_login(trainee)
     response = client.post(

@@ -69,7 +69,9 @@ class Platform:
 def chromium_executable() -> str:
     """Debian's Chromium; `playwright install` cannot download browsers here."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)"
+        )
     return CHROMIUM
 
 

@@ -45,7 +45,9 @@ def _confirmation_url(mail_dir: Path, address: str) -> str:
                 for part in message.walk():
                     if part.get_content_type() == "text/plain":
                         text = part.get_payload(decode=True).decode()
-                        found = re.search(r"https?://\S+/accounts/confirm-email/\S+", text)
+                        found = re.search(
+                            r"https?://\S+/accounts/confirm-email/\S+", text
+                        )
                         if found:
                             return found.group(0)
         time.sleep(0.2)
@@ -90,7 +92,9 @@ def test_newcomer_registers_learns_and_passes_a_quiz(page: Page, platform):
     page.get_by_label("Password:", exact=True).fill(password)
     page.get_by_label("Password (again):", exact=True).fill(password)
     page.get_by_role("button", name="Sign Up").click()
-    expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Verify Your Email Address")
+    ).to_be_visible()
 
     # Confirm the address from the mail; confirming signs the newcomer in.
     page.goto(_confirmation_url(platform.mail_dir, address))

@@ -37,7 +37,9 @@ def test_programmes_progress_percentages_per_course_and_programme(
 ):
     """Percentages are completed lessons over lessons, per course and programme."""
     first_course = _courses(programme)[0]
-    in_first = [lesson for lesson in lessons if lesson.path.startswith(first_course.path)]
+    in_first = [
+        lesson for lesson in lessons if lesson.path.startswith(first_course.path)
+    ]
     assert len(in_first) == 3
     for lesson in in_first[:2]:
         services.lesson_complete(user=enrolled, lesson=lesson)
@@ -102,9 +104,7 @@ def test_programmes_progress_ignores_other_users(enrolled, other_trainee, progra
     assert progress.done == 0
 
 
-def test_dashboard_lists_active_enrolments_with_progress(
-    enrolled, programme, lessons
-):
+def test_dashboard_lists_active_enrolments_with_progress(enrolled, programme, lessons):
     """The dashboard shows active enrolments only, with progress and next lesson."""
     services.lesson_complete(user=enrolled, lesson=lessons[0])
 
@@ -120,9 +120,7 @@ def test_dashboard_lists_active_enrolments_with_progress(
     assert context["programmes"] == []
 
 
-def test_dashboard_recent_attempts_newest_first_at_most_five(
-    enrolled, quiz, zh_locale
-):
+def test_dashboard_recent_attempts_newest_first_at_most_five(enrolled, quiz, zh_locale):
     """Recent results are the five newest attempts, with the lesson in the locale."""
     lesson, block = quiz
     numeric = numeric_questions(block)[0]
@@ -188,9 +186,7 @@ def test_cohort_rows_report_each_trainee(
     assert theirs.quiz_best == {}
 
 
-def test_cohort_enrolments_leave_out_those_who_left(
-    enrolled, other_trainee, programme
-):
+def test_cohort_enrolments_leave_out_those_who_left(enrolled, other_trainee, programme):
     """The cohort is the programme's active enrolments, ordered by username."""
     services.enrolment_create(user=other_trainee, programme=programme)
     services.enrolment_leave(user=other_trainee, programme=programme)

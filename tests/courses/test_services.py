@@ -21,7 +21,7 @@ def _translation(page, locale):
     return page.get_translation(locale).specific
 
 
-# --- Enrolment ----------------------------------------------------------------------
+# --- Enrolment ------------------------------------------------------------------------
 
 
 def test_enrolment_create_is_idempotent(trainee, programme):
@@ -86,7 +86,7 @@ def test_enrolment_leave_when_not_enrolled_does_nothing(trainee, programme):
     assert not Enrolment.objects.filter(user=trainee).exists()
 
 
-# --- Lesson completion ---------------------------------------------------------------
+# --- Lesson completion ----------------------------------------------------------------
 
 
 def test_lesson_complete_requires_an_active_enrolment(trainee, programme, lessons):
@@ -137,7 +137,7 @@ def test_lesson_uncomplete_removes_the_completion(enrolled, lessons, zh_locale):
     ) == [lessons[1].pk]
 
 
-# --- Quiz attempts -------------------------------------------------------------------
+# --- Quiz attempts --------------------------------------------------------------------
 
 
 def test_quiz_all_correct_passes(enrolled, quiz):
@@ -218,9 +218,7 @@ def _numeric_result(user, lesson, block, question, given: str) -> bool:
     attempt = services.quiz_attempt_submit(
         user=user, lesson=lesson, quiz_id=block.id, answers={question.id: [given]}
     )
-    return next(i for i in attempt.feedback if i["question"] == question.id)[
-        "correct"
-    ]
+    return next(i for i in attempt.feedback if i["question"] == question.id)["correct"]
 
 
 def test_quiz_numeric_within_tolerance_is_correct(enrolled, quiz):
@@ -260,9 +258,7 @@ def test_quiz_numeric_accepts_thousands_separators(enrolled, quiz):
 
 
 @pytest.mark.parametrize("given", ["about 12k", "12..5", "NaN", "Infinity", "1e"])
-def test_quiz_non_numeric_input_is_rejected_and_nothing_recorded(
-    enrolled, quiz, given
-):
+def test_quiz_non_numeric_input_is_rejected_and_nothing_recorded(enrolled, quiz, given):
     """Input that is not a finite number raises InvalidAnswers and records nothing."""
     lesson, block = quiz
     question = numeric_questions(block)[0]
@@ -336,9 +332,7 @@ def test_quiz_unknown_quiz_id_is_rejected(enrolled, quiz):
     assert not QuizAttempt.objects.filter(user=enrolled).exists()
 
 
-def test_quiz_on_chinese_page_records_against_english_lesson(
-    enrolled, quiz, zh_locale
-):
+def test_quiz_on_chinese_page_records_against_english_lesson(enrolled, quiz, zh_locale):
     """An attempt on the zh-hans lesson is graded there and recorded on the English
     lesson under the same quiz id, with the Chinese quiz title."""
     lesson, block = quiz

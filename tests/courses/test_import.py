@@ -1,0 +1,196 @@
+"""courses.content_import: idempotent re-imports and clear errors for bad files."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from wagtail.models import Page
+
+from courses.content_import import ContentError, curriculum_import
+from courses.models import CoursePage, LessonPage, ProgrammePage, Skill
+from tests.courses.helpers import quiz_lessons
+
+
+def test_second_import_creates_nothing_and_keeps_page_ids(db):
+    """Re-importing the curriculum updates pages in place: none are created, every
+    page keeps its id, and quiz ids (block ids) stay the same."""
+    pages_before = dict(Page.objects.values_list("url_path", "pk"))
+    quizzes_before = {lesson.pk: block.id for lesson, block in quiz_lessons()}
+    skills_before = set(Skill.objects.values_list("pk", flat=True))
+
+    report = curriculum_import()
+
+    assert report.created == []
+    curriculum = [
+        *ProgrammePage.objects.all(),
+        *CoursePage.objects.all(),
+        *LessonPage.objects.all(),
+    ]
+    assert len(curriculum) == 28
+    assert {page.url_path for page in curriculum} <= set(report.updated)
+    assert dict(Page.objects.values_list("url_path", "pk")) == pages_before
+    assert {lesson.pk: block.id for lesson, block in quiz_lessons()} == quizzes_before
+    assert set(Skill.objects.values_list("pk", flat=True)) == skills_before
+
+
+# --- Malformed content ----------------------------------------------------------------
+
+SKILLS = [
+    {
+        "key": "test-skill",
+        "name": {"en": "Test skill", "zh-hans": "测试技能"},
+        "framework": "cn-occupation",
+        "code": "4-01-02-02",
+    }
+]
+
+
+def _course(**changes) -> dict:
+    course = {
+        "slug": "bad-course",
+        "title": {"en": "Bad course", "zh-hans": "坏课程"},
+        "summary": {"en": "A course.", "zh-hans": "一门课程。"},
+        "skills": ["test-skill"],
+        "lessons": [
+            {
+                "slug": "only-lesson",
+                "title": {"en": "Only lesson", "zh-hans": "唯一一课"},
+                "summary": {"en": "A lesson.", "zh-hans": "一课。"},
+                "body": [
+                    {"type": "heading", "text": {"en": "Hello", "zh-hans": "你好"}},
+                    {
+                        "type": "quiz",
+                        "title": "Quiz",
+                        "questions": [
+                            {
+                                "kind": "single",
+                                "prompt": "Pick one",
+                                "choices": [
+                                    {"text": "Right", "correct": True},
+                                    {"text": "Wrong"},
+                                ],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    course.update(changes)
+    return course
+
+
+def _programme(**changes) -> dict:
+    programme = {
+        "slug": "bad-programme",
+        "title": {"en": "Bad programme", "zh-hans": "坏项目"},
+        "summary": {"en": "A programme.", "zh-hans": "一个项目。"},
+        "skills": ["test-skill"],
+        "courses": ["01-bad-course"],
+    }
+    programme.update(changes)
+    return programme
+
+
+def _write(root: Path, programme: dict, course: dict) -> Path:
+    (root / "skills.yaml").write_text(yaml.safe_dump(SKILLS, allow_unicode=True))
+    directory = root / "bad-programme"
+    directory.mkdir()
+    (directory / "programme.yaml").write_text(
+        yaml.safe_dump(programme, allow_unicode=True)
+    )
+    (directory / "01-bad-course.yaml").write_text(
+        yaml.safe_dump(course, allow_unicode=True)
+    )
+    return root
+
+
+def _lesson(course: dict) -> dict:
+    return course["lessons"][0]
+
+
+def test_a_well_formed_small_directory_imports(db, tmp_path):
+    """The small content used below imports cleanly as it is (so each error below
+    comes from its one defect)."""
+    report = curriculum_import(_write(tmp_path, _programme(), _course()))
+
+    assert "/home/bad-programme/bad-course/only-lesson/" in report.created
+    assert LessonPage.objects.filter(slug="only-lesson").count() == 2
+
+
+def _broken_single_choice() -> dict:
+    course = _course()
+    quiz = _lesson(course)["body"][1]
+    quiz["questions"][0]["choices"][1]["correct"] = True
+    return course
+
+
+def _unknown_block() -> dict:
+    course = _course()
+    _lesson(course)["body"].append({"type": "video", "url": "https://x.example"})
+    return course
+
+
+def _lesson_without_title() -> dict:
+    course = _course()
+    del _lesson(course)["title"]
+    return course
+
+
+CASES = {
+    "programme without title": (
+        lambda: (_programme(title=None), _course()),
+        ["programme.yaml", "missing 'title'"],
+    ),
+    "lesson without title": (
+        lambda: (_programme(), _lesson_without_title()),
+        ["01-bad-course.yaml lesson 1", "missing 'title'"],
+    ),
+    "single choice with two answers": (
+        lambda: (_programme(), _broken_single_choice()),
+        ["01-bad-course.yaml lesson 1", "question 1", "single-choice", "one answer"],
+    ),
+    "unknown skill on programme": (
+        lambda: (_programme(skills=["test-skill", "no-such-skill"]), _course()),
+        ["programme.yaml", "unknown skills", "no-such-skill"],
+    ),
+    "unknown skill on course": (
+        lambda: (_programme(), _course(skills=["ghost-skill"])),
+        ["01-bad-course.yaml", "unknown skills", "ghost-skill"],
+    ),
+    "unknown block type": (
+        lambda: (_programme(), _unknown_block()),
+        ["01-bad-course.yaml lesson 1 body[2]", "unknown block type", "'video'"],
+    ),
+    "missing course file": (
+        lambda: (_programme(courses=["01-bad-course", "02-missing"]), _course()),
+        ["programme.yaml", "02-missing.yaml", "not found"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_malformed_content_raises_a_clear_error_and_imports_nothing(db, tmp_path, case):
+    """A defect raises ContentError naming the file, the place and the problem, and
+    the import is rolled back: no page of the bad programme is left behind."""
+    make, expected = CASES[case]
+    programme, course = make()
+    root = _write(tmp_path, programme, course)
+
+    with pytest.raises(ContentError) as error:
+        curriculum_import(root)
+
+    message = str(error.value)
+    for part in expected:
+        assert part in message, message
+    assert not ProgrammePage.objects.filter(slug="bad-programme").exists()
+    assert not Skill.objects.filter(key="test-skill").exists()
+
+
+def test_invalid_yaml_raises_content_error(db, tmp_path):
+    """A file that is not YAML raises ContentError naming the file."""
+    root = _write(tmp_path, _programme(), _course())
+    (root / "bad-programme" / "01-bad-course.yaml").write_text("slug: [unclosed\n")
+
+    with pytest.raises(ContentError, match="01-bad-course.yaml: not valid YAML"):
+        curriculum_import(root)

@@ -129,3 +129,13 @@ def test_password_reset_link_is_single_use(client, trainee, mailoutbox):
     )
     trainee.refresh_from_db()
     assert trainee.check_password("first-new-pass-123")
+
+
+def test_failed_logins_count_per_account_whether_by_username_or_email(client, trainee):
+    """Alternating username and email does not buy extra attempts: 5 per account."""
+    for attempt in range(5):
+        login = trainee.username if attempt % 2 else trainee.email
+        assert _login(client, login, "wrong-password").status_code == 200
+    response = _login(client, trainee.email)
+    assert "Too many failed login attempts" in response.content.decode()
+    assert not _signed_in(client)

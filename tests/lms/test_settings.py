@@ -53,3 +53,12 @@ def test_development_generates_its_secret_key_under_var(tmp_path):
     assert len(key) >= 50
     assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1] == key
     assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_database_follows_database_url(db):
+    """DATABASE_URL picks the engine; without it the embedded SQLite default is used."""
+    from django.db import connection
+
+    url = os.environ.get("DATABASE_URL", "")
+    expected = "postgresql" if url.startswith(("postgres", "pgsql")) else "sqlite"
+    assert connection.vendor == expected

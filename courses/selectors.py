@@ -394,6 +394,36 @@ def cohort_rows(
     return structure, rows
 
 
+def cohort_course_rows(
+    *,
+    programme: ProgrammePage,
+    course: CoursePage,
+    enrolments: Sequence[Enrolment],
+    locale: Locale,
+) -> tuple[ProgrammeProgress, CourseProgress, list[dict]]:
+    """One course's slice of ``cohort_rows``: per-lesson ticks and the course %."""
+    structure, rows = cohort_rows(
+        programme=programme, enrolments=enrolments, locale=locale
+    )
+    index = next(
+        i for i, c in enumerate(structure.courses) if c.canonical_id == course.pk
+    )
+    offset = sum(len(c.lessons) for c in structure.courses[:index])
+    width = len(structure.courses[index].lessons)
+    return (
+        structure,
+        structure.courses[index],
+        [
+            {
+                "row": row,
+                "lessons": row.lesson_done[offset : offset + width],
+                "percent": row.course_percents[index],
+            }
+            for row in rows
+        ],
+    )
+
+
 def cohort_enrolments(*, programme: ProgrammePage):
     return (
         Enrolment.objects.filter(programme=programme, status=Enrolment.Status.ACTIVE)

@@ -168,15 +168,12 @@ def cohort_course(request: HttpRequest, page_id: int) -> HttpResponse:
     page = Paginator(selectors.cohort_enrolments(programme=programme), 50).get_page(
         request.GET.get("page")
     )
-    structure, rows = selectors.cohort_rows(
-        programme=programme, enrolments=list(page), locale=Locale.get_active()
+    structure, course_progress, rows = selectors.cohort_course_rows(
+        programme=programme,
+        course=course,
+        enrolments=list(page),
+        locale=Locale.get_active(),
     )
-    course_progress = next(c for c in structure.courses if c.canonical_id == course.pk)
-    offset = sum(
-        len(c.lessons)
-        for c in structure.courses[: structure.courses.index(course_progress)]
-    )
-    width = len(course_progress.lessons)
     return render(
         request,
         "courses/cohort_course.html",
@@ -184,16 +181,7 @@ def cohort_course(request: HttpRequest, page_id: int) -> HttpResponse:
             "structure": structure,
             "course": course_progress,
             "programme": programme,
-            "rows": [
-                {
-                    "row": row,
-                    "lessons": row.lesson_done[offset : offset + width],
-                    "percent": row.course_percents[
-                        structure.courses.index(course_progress)
-                    ],
-                }
-                for row in rows
-            ],
+            "rows": rows,
             "page_obj": page,
         },
     )

@@ -409,6 +409,9 @@ def curriculum_import(content_dir: Path | None = None) -> ImportReport:
     skills = skills_import(skills_file) if skills_file.exists() else {}
     for directory in sorted(p for p in content_dir.iterdir() if p.is_dir()):
         if (directory / "programme.yaml").exists():
+            local_skills = directory / "skills.yaml"
+            if local_skills.exists():
+                skills = {**skills, **skills_import(local_skills)}
             programme_import(directory, homes=homes, skills=skills, report=report)
     log.info(
         "Curriculum import: %d pages created, %d updated",

@@ -170,16 +170,39 @@ class QuizBlock(blocks.StructBlock):
         label = _("Quiz")
 
 
-class LabBlock(blocks.StructBlock):
-    """Names a hands-on lab by slug. The labs app makes it launchable."""
+def _lab_choices() -> list[tuple[str, str]]:
+    """Every lab by slug, read when the editor form is built (not at import)."""
+    from labs.models import Lab
 
-    lab = blocks.CharBlock(max_length=80, help_text=_("The lab's slug."))
+    return [
+        (lab.slug, f"{lab.title} ({lab.get_status_display()})")
+        for lab in Lab.objects.order_by("slug")
+    ]
+
+
+class LabBlock(blocks.StructBlock):
+    """A hands-on lab: "Open lab" for enrolled trainees, with their lab's state."""
+
+    lab = blocks.ChoiceBlock(choices=_lab_choices, help_text=_("The lab to open."))
     title = blocks.CharBlock(required=False)
 
     class Meta:
         icon = "code"
         label = _("Lab")
         template = "courses/blocks/lab.html"
+
+    def get_context(self, value, parent_context=None):
+        from labs.models import Lab, LabSession
+
+        context = super().get_context(value, parent_context)
+        lab = Lab.objects.filter(slug=value["lab"], status=Lab.Status.PUBLISHED).first()
+        request = parent_context.get("request") if parent_context else None
+        user = getattr(request, "user", None)
+        session = None
+        if lab is not None and user is not None and user.is_authenticated:
+            session = LabSession.objects.filter(user=user, lab=lab).first()
+        context.update({"lab": lab, "lab_session": session})
+        return context
 
 
 class LessonStreamBlock(blocks.StreamBlock):

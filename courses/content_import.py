@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import markdown
 import yaml
 from django.conf import settings
 from django.db import transaction
+from markdown_it import MarkdownIt
 from wagtail.models import Locale, Page, Site
 
 from courses.models import CataloguePage, CoursePage, LessonPage, ProgrammePage, Skill
@@ -63,8 +63,12 @@ def _has_language(value: Any, language: str) -> bool:
     return isinstance(value, dict) and bool(value.get(language))
 
 
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
 def _md(text: str) -> str:
-    return markdown.markdown(text, extensions=["tables", "sane_lists"])
+    """CommonMark (nested lists indented to the item's text, as authors write them)."""
+    return _MARKDOWN.render(text)
 
 
 def _block_id(*parts: object) -> str:

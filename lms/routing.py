@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from labs.consumers import LabProgressConsumer
 from lms.consumers import NotificationsConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationsConsumer.as_asgi()),
+    path("ws/labs/<slug:slug>/progress/", LabProgressConsumer.as_asgi()),
 ]

@@ -21,22 +21,22 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 DEBUG = env.bool("DEBUG", default=True)
 
 
-def _development_secret_key() -> str:
-    """A per-checkout key, generated once into var/ so sessions survive restarts."""
-    from django.core.management.utils import get_random_secret_key
+def _secret(name: str, file: str) -> str:
+    """``$name``, else (development only) a value generated once into ``var/file``."""
+    value = env.str(name, default="")
+    if value or not DEBUG:
+        return value or env.str(name)  # production: raises ImproperlyConfigured
+    import secrets
 
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(get_random_secret_key())
+        path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
-else:
-    SECRET_KEY = env.str("SECRET_KEY")  # required in production
+SECRET_KEY = _secret("SECRET_KEY", "secret_key")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "ninja",
+    "oauth2_provider",
     "channels",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -249,6 +250,29 @@ WAGTAILIMAGES_MAX_UPLOAD_SIZE = 10 * 1024 * 1024
 
 # --- API --------------------------------------------------------------------------
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+
+# --- Labs (JupyterHub) ---------------------------------------------------------------
+# The hub is reached through its proxy at JUPYTERHUB_URL; the site is a JupyterHub
+# service (JUPYTERHUB_API_TOKEN) and the OAuth2 provider the hub signs users in with.
+JUPYTERHUB_URL = env.str("JUPYTERHUB_URL", default="http://127.0.0.1:8001").rstrip("/")
+JUPYTERHUB_API_URL = env.str("JUPYTERHUB_API_URL", default=f"{JUPYTERHUB_URL}/hub/api")
+JUPYTERHUB_API_TOKEN = _secret("JUPYTERHUB_API_TOKEN", "hub/site_api_token")
+HUB_OAUTH_CLIENT_ID = env.str("HUB_OAUTH_CLIENT_ID", default="jupyterhub")
+HUB_OAUTH_CLIENT_SECRET = _secret("HUB_OAUTH_CLIENT_SECRET", "hub/oauth_client_secret")
+HUB_ENABLED = env.bool("HUB_ENABLED", default=True)  # runplatform starts the hub
+HUB_STATE_DIR = Path(env.str("HUB_STATE_DIR", default=str(VAR_DIR / "hub")))
+HUB_IDLE_TIMEOUT = env.int("HUB_IDLE_TIMEOUT", default=3600)  # seconds
+HUB_SPAWN_TIMEOUT = env.int("HUB_SPAWN_TIMEOUT", default=90)  # seconds
+HUB_CONCURRENT_SPAWN_LIMIT = env.int("HUB_CONCURRENT_SPAWN_LIMIT", default=20)
+LABS_SOURCE_DIR = Path(
+    env.str("LABS_SOURCE_DIR", default=str(BASE_DIR / "labs" / "notebooks"))
+)
+OAUTH2_PROVIDER = {
+    "SCOPES": {"identity": "Your Silkroute Academy identity, to open labs"},
+    "DEFAULT_SCOPES": ["identity"],
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+}
 
 # --- Content ----------------------------------------------------------------------
 CURRICULUM_DIR = Path(

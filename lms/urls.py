@@ -6,6 +6,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from labs import views as lab_views
 from lms import dashboard
 from lms.accounts import views as account_views
 from lms.api import api
@@ -18,6 +19,8 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("documents/", include(wagtaildocs_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("labs/hub-identity/", lab_views.hub_identity, name="hub_identity"),
 ]
 
 urlpatterns += i18n_patterns(
@@ -25,6 +28,7 @@ urlpatterns += i18n_patterns(
     path("accounts/", include("allauth.urls")),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("learn/", include("courses.urls")),
+    path("labs/", include("labs.urls")),
     path("", include(wagtail_urls)),
     prefix_default_language=True,
 )

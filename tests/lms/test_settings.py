@@ -12,6 +12,8 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://academy.example.org",
     "DATABASE_URL": "sqlite:////tmp/silkroute-deploy-check.sqlite3",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "JUPYTERHUB_API_TOKEN": "hub-service-token-from-a-secret-store",
+    "HUB_OAUTH_CLIENT_SECRET": "hub-oauth-secret-from-a-secret-store",
 }
 
 

@@ -1,10 +1,11 @@
 """Run every process of the platform in the foreground; Ctrl-C stops them all.
 
 The private Redis (broker, channel layer, cache) starts only when ``REDIS_URL`` is
-unset. Later parts of the platform (the hub, the Celery worker) add their processes
-to ``processes()``.
+unset; the JupyterHub (labs) unless ``HUB_ENABLED=false`` (e.g. when the hub runs
+elsewhere, at ``JUPYTERHUB_URL``).
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -37,19 +38,50 @@ def redis_command() -> list[str]:
     ]
 
 
-def processes(host: str, port: int) -> dict[str, list[str]]:
+def hub_environment(site_url: str) -> dict[str, str]:
+    """What labs/jupyterhub_config.py reads: the site's own settings, passed on."""
+    return {
+        "HUB_STATE_DIR": str(settings.HUB_STATE_DIR),
+        "JUPYTERHUB_URL": settings.JUPYTERHUB_URL,
+        "JUPYTERHUB_API_TOKEN": settings.JUPYTERHUB_API_TOKEN,
+        "HUB_OAUTH_CLIENT_ID": settings.HUB_OAUTH_CLIENT_ID,
+        "HUB_OAUTH_CLIENT_SECRET": settings.HUB_OAUTH_CLIENT_SECRET,
+        "HUB_IDLE_TIMEOUT": str(settings.HUB_IDLE_TIMEOUT),
+        "HUB_SPAWN_TIMEOUT": str(settings.HUB_SPAWN_TIMEOUT),
+        "HUB_CONCURRENT_SPAWN_LIMIT": str(settings.HUB_CONCURRENT_SPAWN_LIMIT),
+        "SITE_URL": site_url,
+    }
+
+
+def processes(host: str, port: int) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every process of the platform: name → (command, extra environment)."""
     bin_dir = Path(sys.executable).parent
-    result: dict[str, list[str]] = {}
+    result: dict[str, tuple[list[str], dict[str, str]]] = {}
     if settings.REDIS_IS_PRIVATE:
-        result["redis"] = redis_command()
-    result["web"] = [
-        str(bin_dir / "daphne"),
-        "-b",
-        host,
-        "-p",
-        str(port),
-        "lms.asgi:application",
-    ]
+        result["redis"] = (redis_command(), {})
+    result["web"] = (
+        [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "lms.asgi:application"],
+        {},
+    )
+    result["worker"] = (
+        [
+            str(bin_dir / "celery"),
+            "-A",
+            "lms",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        {},
+    )
+    if settings.HUB_ENABLED:
+        hub_config = Path(settings.BASE_DIR) / "labs" / "jupyterhub_config.py"
+        result["hub"] = (
+            [str(bin_dir / "jupyterhub"), "-f", str(hub_config)],
+            hub_environment(f"http://{host}:{port}"),
+        )
     return result
 
 
@@ -61,9 +93,21 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
+        from labs.services import hub_oauth_client_ensure
+
+        hub_oauth_client_ensure()
         manager = Manager()
-        for name, command in processes(options["host"], options["port"]).items():
-            manager.add_process(name, " ".join(_quote(part) for part in command))
+        base_env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+        for name, (command, env) in processes(options["host"], options["port"]).items():
+            manager.add_process(
+                name,
+                " ".join(_quote(part) for part in command),
+                env={**base_env, **env},
+                cwd=str(settings.BASE_DIR),
+            )
         self.stdout.write(
             f"Silkroute Academy on http://{options['host']}:{options['port']}/ "
             "— Ctrl-C stops every process."

@@ -7,6 +7,7 @@ from wagtail.models import Locale
 from courses.content_import import curriculum_import
 from courses.models import ProgrammePage
 from courses.services import enrolment_create
+from labs.services import hub_oauth_client_ensure, labs_import
 from lms.accounts.services import demo_users_ensure
 
 
@@ -21,6 +22,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        labs = labs_import()
+        for lab in labs:
+            state = (
+                "published" if lab.status == lab.Status.PUBLISHED else "NOT published"
+            )
+            self.stdout.write(f"Lab {lab.slug}: {state}")
+            if lab.status != lab.Status.PUBLISHED:
+                self.stdout.write(lab.check_log)
+        hub_oauth_client_ensure()
         report = curriculum_import()
         self.stdout.write(
             f"Curricula: {len(report.created)} pages created, "

@@ -1,0 +1,115 @@
+"""JupyterHub configuration for Silkroute Academy labs.
+
+Read by ``jupyterhub -f labs/jupyterhub_config.py``. Everything comes from the
+environment that ``manage.py runplatform`` (or the deployment) sets from the site's
+settings, so the hub and the site agree on URLs, tokens and the OAuth client:
+
+- ``JUPYTERHUB_URL``: the public URL of the proxy (the hub lives at ``/hub/``).
+- ``HUB_STATE_DIR``: the hub's database, cookie secret and trainees' homes.
+- ``SITE_URL``: the site, which is the OAuth2 provider trainees sign in with.
+- ``HUB_OAUTH_CLIENT_ID`` / ``HUB_OAUTH_CLIENT_SECRET``: the hub's OAuth client.
+- ``JUPYTERHUB_API_TOKEN``: the token of the ``silkroute-site`` service.
+
+One server per trainee (not named servers): every lab is a folder in the trainee's
+home, so a trainee costs one single-user server (~155 MB) however many labs they
+open, and work from one lab can use files from another.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - injected by JupyterHub
+
+BIN = Path(sys.executable).parent
+STATE = Path(os.environ["HUB_STATE_DIR"])
+STATE.mkdir(parents=True, exist_ok=True)
+(STATE / "homes").mkdir(exist_ok=True)
+SITE_URL = os.environ["SITE_URL"].rstrip("/")
+HUB_URL = os.environ["JUPYTERHUB_URL"].rstrip("/")
+HUB_API_PORT = int(os.environ.get("HUB_API_PORT", "8081"))
+
+# --- Network: the proxy faces users; the hub's API listens on loopback ---------------
+c.JupyterHub.bind_url = HUB_URL
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{HUB_API_PORT}"
+# The Python port of configurable-http-proxy (no Node needed), with the websocket
+# subprotocol fix in labs/proxy.py; run from the project root so `labs` imports.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+c.ConfigurableHTTPProxy.command = [
+    sys.executable,
+    "-c",
+    f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
+    "import runpy; runpy.run_module('labs.proxy', run_name='__main__')",
+]
+PROXY_API_PORT = int(os.environ.get("HUB_PROXY_API_PORT", "8002"))
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.concurrent_spawn_limit = int(
+    os.environ.get("HUB_CONCURRENT_SPAWN_LIMIT", "20")
+)
+
+# --- Spawner: local processes, homes under var/ --------------------------------------
+# Production isolation comes from KubeSpawner (deploy/), not from this.
+c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username}")
+c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
+c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
+c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "TZ"]
+c.Spawner.environment = {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+if os.geteuid() == 0:
+    c.Spawner.args = ["--allow-root"]
+
+# --- Sign-on: the site is the OAuth2 provider ----------------------------------------
+c.JupyterHub.authenticator_class = "generic-oauth"
+c.GenericOAuthenticator.client_id = os.environ["HUB_OAUTH_CLIENT_ID"]
+c.GenericOAuthenticator.client_secret = os.environ["HUB_OAUTH_CLIENT_SECRET"]
+c.GenericOAuthenticator.oauth_callback_url = f"{HUB_URL}/hub/oauth_callback"
+c.GenericOAuthenticator.authorize_url = f"{SITE_URL}/o/authorize/"
+SITE_INTERNAL_URL = os.environ.get("SITE_INTERNAL_URL", SITE_URL).rstrip("/")
+c.GenericOAuthenticator.token_url = f"{SITE_INTERNAL_URL}/o/token/"
+c.GenericOAuthenticator.userdata_url = f"{SITE_INTERNAL_URL}/labs/hub-identity/"
+c.GenericOAuthenticator.scope = ["identity"]
+c.GenericOAuthenticator.username_claim = "name"
+c.GenericOAuthenticator.login_service = "Silkroute Academy"
+c.GenericOAuthenticator.allow_all = True  # every site user may have a lab server
+c.GenericOAuthenticator.enable_pkce = True
+c.Authenticator.auto_login = True  # no hub login page: straight to the site
+c.GenericOAuthenticator.logout_redirect_url = f"{SITE_URL}/"
+
+# --- Services: the site, and the idle culler -----------------------------------------
+c.JupyterHub.services = [
+    {"name": "silkroute-site", "api_token": os.environ["JUPYTERHUB_API_TOKEN"]},
+    {
+        "name": "idle-culler",
+        "command": [
+            str(BIN / "jupyterhub-idle-culler"),
+            f"--timeout={int(os.environ.get('HUB_IDLE_TIMEOUT', '3600'))}",
+            "--cull-every=300",
+        ],
+    },
+]
+c.JupyterHub.load_roles = [
+    {
+        # Only what the site uses: create hub users, start/stop/inspect their
+        # servers, and use each server's contents API to place and fetch notebooks.
+        "name": "silkroute-site",
+        "scopes": ["admin:users", "servers", "access:servers"],
+        "services": ["silkroute-site"],
+    },
+    {
+        "name": "idle-culler",
+        "scopes": [
+            "list:users",
+            "read:users:activity",
+            "read:servers",
+            "delete:servers",
+        ],
+        "services": ["idle-culler"],
+    },
+]

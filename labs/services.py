@@ -1,0 +1,305 @@
+"""Labs: import and publish (with nbgrader's self-check), and launch in JupyterHub."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from labs import hub
+from labs.models import Lab, LabSession
+from labs.nbgrader import NbgraderError, assignment_generate, submission_autograde
+from lms.accounts.models import User
+
+log = logging.getLogger(__name__)
+
+
+class LabError(Exception):
+    """A lab action that cannot go ahead; ``str()`` is fit for the user."""
+
+
+# --- Where things live ---------------------------------------------------------------
+
+
+def lab_source_dir(lab: Lab) -> Path:
+    return Path(settings.LABS_SOURCE_DIR) / lab.slug
+
+
+def lab_release_dir(lab: Lab) -> Path:
+    """The published student release (notebook + data) of the lab's version."""
+    return Path(settings.VAR_DIR) / "labs" / lab.slug / f"v{lab.version}"
+
+
+# --- Import and publish -------------------------------------------------------------
+
+
+def _text(value, language: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(language) or "")
+    return str(value or "") if language == "en" else ""
+
+
+def labs_import(*, publish: bool = True) -> list[Lab]:
+    """Create or update a Lab for each ``LABS_SOURCE_DIR/<slug>/lab.yaml``.
+
+    Labs that are new or changed are published (with the self-check) unless
+    ``publish`` is false.
+    """
+    source_dir = Path(settings.LABS_SOURCE_DIR)
+    labs = []
+    for spec_file in sorted(source_dir.glob("*/lab.yaml")):
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        values = {
+            "title": _text(spec["title"], "en"),
+            "title_zh": _text(spec["title"], "zh-hans"),
+            "description": _text(spec.get("description"), "en"),
+            "description_zh": _text(spec.get("description"), "zh-hans"),
+            "notebook": spec["notebook"],
+            "data_files": list(spec.get("data") or []),
+            "points": Decimal(str(spec["points"])),
+            "pass_mark": int(spec.get("pass_mark", 70)),
+            "time_limit_minutes": int(spec.get("time_limit_minutes", 60)),
+            "max_attempts": int(spec.get("max_attempts", 3)),
+            "version": int(spec.get("version", 1)),
+        }
+        lab, created = Lab.objects.get_or_create(slug=spec["slug"], defaults=values)
+        changed = created or any(getattr(lab, k) != v for k, v in values.items())
+        if not created and changed:
+            for name, value in values.items():
+                setattr(lab, name, value)
+            lab.status = Lab.Status.DRAFT
+            lab.save()
+        if publish and (
+            lab.status != Lab.Status.PUBLISHED or not lab_release_dir(lab).exists()
+        ):
+            lab_publish(lab=lab)
+        labs.append(lab)
+    return labs
+
+
+@dataclass
+class SelfCheck:
+    ok: bool
+    report: str
+
+
+def _self_check(lab: Lab, workdir: Path) -> tuple[SelfCheck, Path | None]:
+    """Generate the release, then autograde the solution and the blank release.
+
+    The source with its solutions must earn full marks; the release as handed out
+    must run without errors and score below the pass mark.
+    """
+    source = lab_source_dir(lab)
+    lines: list[str] = []
+    if not (source / lab.notebook).is_file():
+        return SelfCheck(False, f"Source notebook {lab.notebook} not found."), None
+    course_source = workdir / "source" / lab.slug
+    course_source.mkdir(parents=True)
+    for relative in [lab.notebook, *lab.data_files]:
+        target = course_source / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (source / relative).is_file():
+            return SelfCheck(False, f"Data file {relative} not found."), None
+        shutil.copy2(source / relative, target)
+    try:
+        release = assignment_generate(root=workdir, assignment=lab.slug)
+    except NbgraderError as error:
+        return SelfCheck(False, str(error)), None
+    lines.append("Release generated.")
+
+    for student, folder in (("solution", course_source), ("release", release)):
+        submitted = workdir / "submitted" / student / lab.slug
+        shutil.copytree(folder, submitted)
+        result = submission_autograde(
+            root=workdir, assignment=lab.slug, student=student
+        )
+        lines.append(
+            f"{student}: autograde {'ran' if result.success else 'FAILED'}, "
+            f"score {result.score:g} of {result.max_score:g}"
+        )
+        if not result.success:
+            lines.append(result.error or result.log)
+            return SelfCheck(False, "\n".join(lines)), None
+        if student == "solution":
+            if result.max_score != float(lab.points):
+                lines.append(
+                    f"The notebook's graded cells total {result.max_score:g} points, "
+                    f"but the lab says {lab.points:g}."
+                )
+                return SelfCheck(False, "\n".join(lines)), None
+            if result.score != result.max_score:
+                lines.append("The solutions do not earn full marks.")
+                return SelfCheck(False, "\n".join(lines)), None
+        elif result.score >= result.max_score * lab.pass_mark / 100:
+            lines.append("The blank release already reaches the pass mark.")
+            return SelfCheck(False, "\n".join(lines)), None
+    return SelfCheck(True, "\n".join(lines)), release
+
+
+def lab_publish(*, lab: Lab) -> Lab:
+    """Publish ``lab`` if its self-check passes; otherwise mark it failed, with why."""
+    with tempfile.TemporaryDirectory(prefix=f"lab-{lab.slug}-") as tmp:
+        check, release = _self_check(lab, Path(tmp))
+        if check.ok and release is not None:
+            target = lab_release_dir(lab)
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(release, target)
+    lab.status = Lab.Status.PUBLISHED if check.ok else Lab.Status.FAILED
+    lab.check_log = check.report
+    lab.checked_at = timezone.now()
+    lab.save(update_fields=["status", "check_log", "checked_at"])
+    log.info("Lab %s self-check: %s", lab.slug, "passed" if check.ok else "FAILED")
+    return lab
+
+
+# --- Single sign-on ---------------------------------------------------------------
+
+
+def hub_oauth_client_ensure() -> None:
+    """Register (or update) the hub as a confidential OAuth2 client of the site.
+
+    ``skip_authorization``: the hub is part of the platform, so trainees are not
+    asked to approve it; signed in to the site means signed in to their lab.
+    """
+    from oauth2_provider.models import Application
+
+    redirect = f"{settings.JUPYTERHUB_URL}/hub/oauth_callback"
+    app = Application.objects.filter(client_id=settings.HUB_OAUTH_CLIENT_ID).first()
+    if app is None:
+        app = Application(client_id=settings.HUB_OAUTH_CLIENT_ID)
+    app.name = "JupyterHub labs"
+    app.client_type = Application.CLIENT_CONFIDENTIAL
+    app.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
+    app.redirect_uris = redirect
+    app.skip_authorization = True
+    app.client_secret = settings.HUB_OAUTH_CLIENT_SECRET
+    app.save()
+
+
+# --- Launch ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Launch:
+    status: str  # "ready" or "starting"
+    lab_url: str
+    progress_url: str
+
+
+def lab_url(*, user: User, lab: Lab) -> str:
+    name = hub.hub_username(user.pk)
+    return f"{settings.JUPYTERHUB_URL}/user/{name}/lab/tree/{lab.slug}/{lab.notebook}"
+
+
+def _session(user: User, lab: Lab) -> LabSession:
+    session, _ = LabSession.objects.get_or_create(user=user, lab=lab)
+    return session
+
+
+def _session_update(session: LabSession, **fields) -> None:
+    for name, value in fields.items():
+        setattr(session, name, value)
+    session.updated_at = timezone.now()
+    session.save()
+
+
+def lab_launch(*, user: User, lab: Lab) -> Launch:
+    """Make sure the trainee's hub user and server exist, and place the lab.
+
+    Returns at once: "ready" when the server already runs (the files are placed),
+    otherwise "starting" — the browser follows progress at ``progress_url`` and
+    the files are placed when the server is ready (``lab_files_place``).
+    """
+    if lab.status != Lab.Status.PUBLISHED:
+        raise LabError(_("This lab is not available yet."))
+    name = hub.hub_username(user.pk)
+    session = _session(user, lab)
+    try:
+        hub.user_ensure(name)
+        status = hub.server_start(name)
+    except hub.HubError as error:
+        _session_update(session, state=LabSession.State.FAILED, last_error=str(error))
+        raise LabError(str(error)) from error
+    progress_url = reverse("labs:progress", kwargs={"slug": lab.slug})
+    if status.ready:
+        lab_files_place(user=user, lab=lab)
+        return Launch("ready", lab_url(user=user, lab=lab), progress_url)
+    _session_update(
+        session,
+        state=LabSession.State.STARTING,
+        started_at=timezone.now(),
+        last_error="",
+    )
+    return Launch("starting", lab_url(user=user, lab=lab), progress_url)
+
+
+def lab_files_place(*, user: User, lab: Lab, reset: bool = False) -> None:
+    """Put the release notebook and data in the trainee's server.
+
+    Never overwrites: a notebook or data file already there is the trainee's work
+    and stays. ``reset=True`` (the explicit "reset to original") first keeps the
+    trainee's notebook under a dated name, then places a fresh copy.
+    """
+    name = hub.hub_username(user.pk)
+    release = lab_release_dir(lab)
+    if not release.exists():
+        raise LabError(
+            _("This lab's files are missing; ask an instructor to publish it.")
+        )
+    session = _session(user, lab)
+    try:
+        if not hub.contents_exists(name, lab.slug):
+            hub.contents_put_directory(name, lab.slug)
+        notebook_path = f"{lab.slug}/{lab.notebook}"
+        exists = hub.contents_exists(name, notebook_path)
+        if exists and reset:
+            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            kept = hub.contents_get_notebook(name, notebook_path)
+            hub.contents_put_notebook(
+                name, f"{lab.slug}/{Path(lab.notebook).stem}-{stamp}.ipynb", kept
+            )
+        if not exists or reset:
+            notebook = json.loads((release / lab.notebook).read_text(encoding="utf-8"))
+            hub.contents_put_notebook(name, notebook_path, notebook)
+        for relative in lab.data_files:
+            parts = Path(relative).parts
+            for depth in range(1, len(parts)):
+                folder = "/".join((lab.slug, *parts[:depth]))
+                if not hub.contents_exists(name, folder):
+                    hub.contents_put_directory(name, folder)
+            path = f"{lab.slug}/{relative}"
+            if not hub.contents_exists(name, path):
+                hub.contents_put_file(name, path, (release / relative).read_bytes())
+    except hub.HubError as error:
+        _session_update(session, state=LabSession.State.FAILED, last_error=str(error))
+        raise LabError(str(error)) from error
+    _session_update(
+        session,
+        state=LabSession.State.RUNNING,
+        placed_version=lab.version,
+        last_error="",
+    )
+
+
+def lab_stop(*, user: User) -> None:
+    """Stop the trainee's lab server (their files stay in their home)."""
+    try:
+        hub.server_stop(hub.hub_username(user.pk))
+    except hub.HubError as error:
+        raise LabError(str(error)) from error
+    with transaction.atomic():
+        LabSession.objects.filter(user=user).exclude(
+            state=LabSession.State.NOT_STARTED
+        ).update(state=LabSession.State.STOPPED, updated_at=timezone.now())

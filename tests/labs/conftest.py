@@ -1,0 +1,124 @@
+"""A real JupyterHub for the labs tests: the project's own config, free ports, a
+temporary state directory, stopped at the end of the session."""
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """Start jupyterhub -f labs/jupyterhub_config.py; yield its URL and the token."""
+    state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))
+    url = f"http://127.0.0.1:{free_port()}"
+    token = secrets.token_hex(24)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "HUB_STATE_DIR": str(state),
+        "JUPYTERHUB_URL": url,
+        "HUB_API_PORT": str(free_port()),
+        "HUB_PROXY_API_PORT": str(free_port()),
+        "JUPYTERHUB_API_TOKEN": token,
+        "HUB_OAUTH_CLIENT_ID": "jupyterhub-test",
+        "HUB_OAUTH_CLIENT_SECRET": secrets.token_hex(16),
+        "SITE_URL": f"http://127.0.0.1:{free_port()}",
+        "HUB_SPAWN_TIMEOUT": "90",
+    }
+    log = (state / "hub.log").open("w")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "jupyterhub"),
+            "-f",
+            str(ROOT / "labs" / "jupyterhub_config.py"),
+        ],
+        cwd=state,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/hub/api/", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("JupyterHub did not start:\n" + (state / "hub.log").read_text())
+    if process.poll() is not None:
+        pytest.fail("JupyterHub exited:\n" + (state / "hub.log").read_text())
+    yield {"url": url, "token": token, "state": state, "log": state / "hub.log"}
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def hub_settings(settings, hub, tmp_path):
+    """Point the site at the test hub, with its own var/ and the test lab sources."""
+    settings.JUPYTERHUB_URL = hub["url"]
+    settings.JUPYTERHUB_API_URL = f"{hub['url']}/hub/api"
+    settings.JUPYTERHUB_API_TOKEN = hub["token"]
+    settings.VAR_DIR = tmp_path / "var"
+    settings.LABS_SOURCE_DIR = DATA
+    return settings
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory):
+    """The nbgrader release of tests/labs/data/tiny-lab, generated once."""
+    from labs.nbgrader import assignment_generate
+
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(DATA / "tiny-lab", root / "source" / "tiny-lab")
+    (root / "source" / "tiny-lab" / "lab.yaml").unlink()
+    return assignment_generate(root=root, assignment="tiny-lab")
+
+
+@pytest.fixture
+def tiny_lab(db, hub_settings, tiny_release):
+    """The tiny lab, published (its release copied where launches read it)."""
+    from labs.models import Lab
+    from labs.services import lab_release_dir
+
+    lab = Lab.objects.create(
+        slug="tiny-lab",
+        title="Tiny lab",
+        title_zh="小实验",
+        notebook="tiny-lab.ipynb",
+        data_files=["data/qty.csv"],
+        points=2,
+        pass_mark=50,
+        status=Lab.Status.PUBLISHED,
+    )
+    shutil.copytree(tiny_release, lab_release_dir(lab))
+    return lab

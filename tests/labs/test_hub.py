@@ -1,0 +1,136 @@
+"""The site against a real JupyterHub: users, spawn, files, stop, hub down."""
+
+import random
+import time
+
+import pytest
+from django.test import Client
+
+from labs import hub, services
+from labs.models import LabSession
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def learner(db):
+    # Random ids: hub users outlive each test's rolled-back database.
+    return UserFactory(pk=random.randint(10_000, 10_000_000), role="trainee")
+
+
+def wait_ready(name: str, timeout: float = 90) -> hub.ServerStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = hub.server_status(name)
+        if status.ready:
+            return status
+        time.sleep(0.5)
+    pytest.fail(f"server of {name} not ready after {timeout} s")
+
+
+def test_hub_usernames_are_stable_and_distinct():
+    """Each site user maps to one valid hub name, the same every time."""
+    assert hub.hub_username(7) == hub.hub_username(7) == "u7"
+    assert hub.hub_username(7) != hub.hub_username(70)
+
+
+def test_user_ensure_creates_the_hub_user_once(hub_settings, learner):
+    """The site (a hub service) creates the trainee's hub user; again is harmless."""
+    name = hub.hub_username(learner.pk)
+    assert not hub.server_status(name).exists
+    hub.user_ensure(name)
+    hub.user_ensure(name)
+    status = hub.server_status(name)
+    assert status.exists is False and status.ready is False
+
+
+def test_launch_spawns_places_the_lab_and_never_overwrites_work(tiny_lab, learner):
+    """Launch starts the server and places notebook and data; a relaunch keeps the
+    trainee's edits; an explicit reset restores the original and keeps a copy."""
+    name = hub.hub_username(learner.pk)
+    launch = services.lab_launch(user=learner, lab=tiny_lab)
+    assert launch.lab_url.endswith(f"/user/{name}/lab/tree/tiny-lab/tiny-lab.ipynb")
+    if launch.status == "starting":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    session = LabSession.objects.get(user=learner, lab=tiny_lab)
+    assert session.state == LabSession.State.RUNNING
+    assert session.placed_version == 1
+
+    placed = hub.contents_get_notebook(name, "tiny-lab/tiny-lab.ipynb")
+    sources = "".join("".join(cell["source"]) for cell in placed["cells"])
+    assert "raise NotImplementedError" in sources  # the release, not the solution
+    assert "BEGIN HIDDEN TESTS" not in sources
+    assert hub.contents_exists(name, "tiny-lab/data/qty.csv")
+
+    placed["cells"][2]["source"] = "def double(x):\n    return x + x\n"
+    hub.contents_put_notebook(name, "tiny-lab/tiny-lab.ipynb", placed)
+    again = services.lab_launch(user=learner, lab=tiny_lab)
+    assert again.status == "ready"
+    kept = hub.contents_get_notebook(name, "tiny-lab/tiny-lab.ipynb")
+    assert "".join(kept["cells"][2]["source"]) == "def double(x):\n    return x + x\n"
+
+    services.lab_files_place(user=learner, lab=tiny_lab, reset=True)
+    fresh = hub.contents_get_notebook(name, "tiny-lab/tiny-lab.ipynb")
+    assert "raise NotImplementedError" in "".join(fresh["cells"][2]["source"])
+    copies = [  # the dated copy of the trainee's work sits next to it
+        path
+        for path in _listing(name, "tiny-lab")
+        if path.startswith("tiny-lab/tiny-lab-") and path.endswith(".ipynb")
+    ]
+    assert len(copies) == 1
+    kept_copy = hub.contents_get_notebook(name, copies[0])
+    assert "return x + x" in "".join(kept_copy["cells"][2]["source"])
+
+    services.lab_stop(user=learner)
+    deadline = time.monotonic() + 30
+    while hub.server_status(name).exists and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not hub.server_status(name).ready
+    session.refresh_from_db()
+    assert session.state == LabSession.State.STOPPED
+
+
+def _listing(name: str, folder: str) -> list[str]:
+    import httpx
+    from django.conf import settings
+
+    response = httpx.get(
+        f"{settings.JUPYTERHUB_URL}/user/{name}/api/contents/{folder}",
+        headers={"Authorization": f"token {settings.JUPYTERHUB_API_TOKEN}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return [item["path"] for item in response.json()["content"]]
+
+
+def test_without_the_site_token_a_trainees_files_are_out_of_reach(
+    hub_settings, learner
+):
+    """The hub API and a trainee's contents refuse a token that is not the site's."""
+    import httpx
+
+    name = hub.hub_username(learner.pk)
+    bogus = {"Authorization": "token not-a-real-token"}
+    api = httpx.get(f"{hub_settings.JUPYTERHUB_API_URL}/users/{name}", headers=bogus)
+    assert api.status_code == 403
+    files = httpx.get(
+        f"{hub_settings.JUPYTERHUB_URL}/user/{name}/api/contents/", headers=bogus
+    )
+    assert files.status_code in (302, 403, 404)
+    assert files.status_code != 200
+
+
+def test_hub_down_is_a_clear_message_not_a_500(db, hub_settings, tiny_lab, learner):
+    """With the hub unreachable, launching says so and offers a retry, never a 500."""
+    hub_settings.JUPYTERHUB_API_URL = "http://127.0.0.1:9/hub/api"
+    with pytest.raises(services.LabError, match="not reachable"):
+        services.lab_launch(user=learner, lab=tiny_lab)
+    client = Client()
+    client.force_login(learner)
+    response = client.post(
+        "/en/labs/tiny-lab/launch/", {"next": "/en/dashboard/"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "not reachable" in response.content.decode()
+    session = LabSession.objects.get(user=learner, lab=tiny_lab)
+    assert session.state == LabSession.State.FAILED

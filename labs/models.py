@@ -33,6 +33,7 @@ class Lab(models.Model):
     time_limit_minutes = models.PositiveSmallIntegerField(_("time limit"), default=60)
     max_attempts = models.PositiveSmallIntegerField(_("maximum attempts"), default=3)
     version = models.PositiveIntegerField(_("release version"), default=1)
+    source_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.DRAFT
     )

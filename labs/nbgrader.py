@@ -42,7 +42,6 @@ def _api(root: Path, *, cell_timeout: int = 30):
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     config.Execute.timeout = cell_timeout
-    config.Execute.allow_errors = True
     return NbGraderAPI(config=config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -73,6 +74,9 @@ def labs_import(*, publish: bool = True) -> list[Lab]:
             "max_attempts": int(spec.get("max_attempts", 3)),
             "version": int(spec.get("version", 1)),
         }
+        values["source_sha256"] = _source_digest(
+            spec_file.parent, [spec["notebook"], *values["data_files"]]
+        )
         lab, created = Lab.objects.get_or_create(slug=spec["slug"], defaults=values)
         changed = created or any(getattr(lab, k) != v for k, v in values.items())
         if not created and changed:
@@ -86,6 +90,16 @@ def labs_import(*, publish: bool = True) -> list[Lab]:
             lab_publish(lab=lab)
         labs.append(lab)
     return labs
+
+
+def _source_digest(directory: Path, files: list[str]) -> str:
+    """One hash over the notebook and data: any edit means publishing again."""
+    digest = hashlib.sha256()
+    for relative in files:
+        path = directory / relative
+        digest.update(relative.encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+    return digest.hexdigest()
 
 
 @dataclass

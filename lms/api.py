@@ -3,6 +3,7 @@
 from ninja import NinjaAPI
 
 from courses.api import router as programmes_router
+from labs.api import router as labs_router
 from lms.accounts.api import router as auth_router
 
 api = NinjaAPI(
@@ -14,3 +15,4 @@ api = NinjaAPI(
 )
 api.add_router("/auth", auth_router)
 api.add_router("/programmes", programmes_router)
+api.add_router("/labs", labs_router)

@@ -9,11 +9,14 @@ from django.views.decorators.cache import never_cache
 from wagtail.models import Locale
 
 from courses.selectors import dashboard_for
+from labs.hub import hub_ready
+from labs.selectors import lab_sessions_for
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = dashboard_for(user=request.user, locale=Locale.get_active())
+    context["lab_sessions"] = lab_sessions_for(user=request.user)
     return render(request, "lms/dashboard.html", context)
 
 
@@ -46,6 +49,8 @@ def _check_broker() -> str | None:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency answers: 200 when ready, 503 with the failures otherwise."""
     checks = {"database": _check_database(), "broker": _check_broker()}
+    if settings.READYZ_CHECK_HUB:
+        checks["hub"] = hub_ready()
     ready = all(error is None for error in checks.values())
     return JsonResponse(
         {

@@ -260,6 +260,7 @@ JUPYTERHUB_API_TOKEN = _secret("JUPYTERHUB_API_TOKEN", "hub/site_api_token")
 HUB_OAUTH_CLIENT_ID = env.str("HUB_OAUTH_CLIENT_ID", default="jupyterhub")
 HUB_OAUTH_CLIENT_SECRET = _secret("HUB_OAUTH_CLIENT_SECRET", "hub/oauth_client_secret")
 HUB_ENABLED = env.bool("HUB_ENABLED", default=True)  # runplatform starts the hub
+READYZ_CHECK_HUB = env.bool("READYZ_CHECK_HUB", default=True)
 HUB_STATE_DIR = Path(env.str("HUB_STATE_DIR", default=str(VAR_DIR / "hub")))
 HUB_IDLE_TIMEOUT = env.int("HUB_IDLE_TIMEOUT", default=3600)  # seconds
 HUB_SPAWN_TIMEOUT = env.int("HUB_SPAWN_TIMEOUT", default=90)  # seconds

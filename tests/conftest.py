@@ -128,4 +128,9 @@ def programme(db):
 def pytest_collection_modifyitems(config, items):
     """Run browser tests last: Playwright's sync API keeps an event loop running in
     the main thread for the rest of the session, which async tests cannot share."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("browser") is not None,
+            item.get_closest_marker("late") is not None,
+        )
+    )

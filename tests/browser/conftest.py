@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 60  # seconds for /healthz to answer
+STARTUP_TIMEOUT = 90  # seconds for /healthz to answer
 SHUTDOWN_TIMEOUT = 20
 DEMO_PASSWORD = "browser-demo-password-31"
 
@@ -54,6 +54,12 @@ NOT_INHERITED = (
     "SECURE_SSL_REDIRECT",
     "SITE_URL",
     "STATIC_ROOT",
+    "JUPYTERHUB_URL",
+    "JUPYTERHUB_API_URL",
+    "JUPYTERHUB_API_TOKEN",
+    "HUB_OAUTH_CLIENT_SECRET",
+    "HUB_STATE_DIR",
+    "LABS_SOURCE_DIR",
 )
 
 
@@ -98,6 +104,10 @@ def _server_env(var_dir: Path) -> dict[str, str]:
         DEBUG="true",
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(var_dir / "mail"),
+        # The platform's own hub, on free ports (a `make demo` may hold the defaults).
+        JUPYTERHUB_URL=f"http://127.0.0.1:{_free_port()}",
+        HUB_API_PORT=str(_free_port()),
+        HUB_PROXY_API_PORT=str(_free_port()),
     )
     if env.get("REDIS_URL"):
         # A shared Redis: keep this server's keys and channels apart.

@@ -163,3 +163,36 @@ def test_language_switcher_shows_the_catalogue_in_chinese(page: Page):
     expect(page.get_by_role("button", name="简体中文")).to_be_disabled()
     expect(page.get_by_role("button", name="English")).to_be_enabled()
     page.screenshot(path=SCREENSHOTS / "silkroute-catalogue-zh.png", full_page=True)
+
+
+@pytest.mark.browser
+def test_trainee_opens_a_lab_in_jupyterlab_without_a_second_login(page: Page, platform):
+    """A signed-in trainee clicks "Open lab" in a lesson and lands in JupyterLab with
+    the lab's notebook open: the hub signs them in through the site, no login page."""
+    from tests.browser.conftest import DEMO_PASSWORD
+
+    page.goto("/en/accounts/login/")
+    page.get_by_label("Login").fill("graduate")  # a trainee enrolled by seed_demo
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.locator("main").get_by_role("button", name="Sign In").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    visited: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            visited.append(request.url) if request.is_navigation_request() else None
+        ),
+    )
+    page.goto(
+        "/en/cross-border-ecommerce/customs-duties-and-tax/duties-vat-and-landed-cost/"
+    )
+    page.get_by_role("button", name="Open lab").click()
+    page.wait_for_url(re.compile(r"/user/u\d+/lab/tree/landed-cost/"), timeout=120_000)
+    expect(page.get_by_role("tab", name=re.compile("landed-cost.ipynb"))).to_be_visible(
+        timeout=60_000
+    )
+    hub_logins = [url for url in visited if "/accounts/login" in url]
+    assert hub_logins == [], visited
+    assert any("/hub/oauth_callback" in url or "/o/authorize" in url for url in visited)
+    page.screenshot(path=platform.var_dir.parent / f"{platform.var_dir.name}-lab.png")

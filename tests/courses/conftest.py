@@ -4,7 +4,7 @@ import pytest
 from wagtail.models import Locale
 
 from courses import services
-from courses.models import LessonPage
+from courses.models import LessonPage, ProgrammePage
 from tests.courses.helpers import quiz_lessons
 
 
@@ -22,11 +22,19 @@ def lessons(programme):
 @pytest.fixture
 def quiz(programme):
     """The first quiz of the programme: (English lesson, quiz block)."""
-    return quiz_lessons()[0]
+    return quiz_lessons(programme=programme)[0]
 
 
 @pytest.fixture
 def enrolled(trainee, programme):
     """``trainee``, enrolled in the seeded programme."""
     services.enrolment_create(user=trainee, programme=programme)
+    return trainee
+
+
+@pytest.fixture
+def enrolled_everywhere(trainee):
+    """``trainee``, enrolled in every seeded programme, so every quiz is open."""
+    for programme in ProgrammePage.objects.live().filter(locale=Locale.get_default()):
+        services.enrolment_create(user=trainee, programme=programme)
     return trainee

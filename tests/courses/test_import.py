@@ -4,16 +4,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 from wagtail.models import Page
 
 from courses.content_import import ContentError, curriculum_import
 from courses.models import CoursePage, LessonPage, ProgrammePage, Skill
-from tests.courses.helpers import quiz_lessons
+from tests.courses.helpers import curriculum, curriculum_lessons, quiz_lessons
 
 
 def test_second_import_creates_nothing_and_keeps_page_ids(db):
     """Re-importing the curriculum updates pages in place: none are created, every
-    page keeps its id, and quiz ids (block ids) stay the same."""
+    page keeps its id, and quiz ids (block ids) stay the same. Each programme,
+    course and lesson of the YAML is one page per language."""
     pages_before = dict(Page.objects.values_list("url_path", "pk"))
     quizzes_before = {lesson.pk: block.id for lesson, block in quiz_lessons()}
     skills_before = set(Skill.objects.values_list("pk", flat=True))
@@ -21,13 +23,17 @@ def test_second_import_creates_nothing_and_keeps_page_ids(db):
     report = curriculum_import()
 
     assert report.created == []
-    curriculum = [
+    pages = [
         *ProgrammePage.objects.all(),
         *CoursePage.objects.all(),
         *LessonPage.objects.all(),
     ]
-    assert len(curriculum) == 28
-    assert {page.url_path for page in curriculum} <= set(report.updated)
+    pages_per_language = sum(
+        1 + len(programme["courses"]) + len(curriculum_lessons(programme))
+        for programme in curriculum().values()
+    )
+    assert len(pages) == pages_per_language * len(settings.LANGUAGES)
+    assert {page.url_path for page in pages} <= set(report.updated)
     assert dict(Page.objects.values_list("url_path", "pk")) == pages_before
     assert {lesson.pk: block.id for lesson, block in quiz_lessons()} == quizzes_before
     assert set(Skill.objects.values_list("pk", flat=True)) == skills_before

@@ -83,3 +83,14 @@ def test_every_shipped_lab_passes_its_self_check(db, settings, tmp_path, slug):
     lab_publish(lab=lab)
     assert lab.status == Lab.Status.PUBLISHED, lab.check_log
     assert f"score {lab.points:g} of {lab.points:g}" in lab.check_log
+
+
+def test_editing_a_published_notebook_publishes_it_again(db, lab_dirs):
+    """The source is hashed: a changed notebook is checked again on the next import."""
+    (lab,) = labs_import()
+    assert lab.status == Lab.Status.PUBLISHED
+    notebook = lab_dirs / "tiny-lab" / "tiny-lab.ipynb"
+    notebook.write_text(notebook.read_text().replace("return 2 * x", "return 3 * x"))
+    (again,) = labs_import()
+    assert again.status == Lab.Status.FAILED
+    assert "do not earn full marks" in again.check_log

@@ -4,11 +4,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
 from courses.models import Enrolment
 from lms.accounts.models import BearerToken
+from tests.courses.helpers import curriculum
 from tests.factories import PASSWORD, UserFactory
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -227,14 +229,20 @@ def test_token_for_an_unverified_email_is_refused(client, db):
 
 
 def test_programme_list_has_both_languages(client, db):
-    """Without a filter the English and Chinese programme pages are listed."""
+    """Without a filter every programme of the curriculum is listed once in English
+    and once in Chinese, with the title its YAML gives for that language."""
     response = client.get("/api/v1/programmes")
     assert response.status_code == 200
     items = response.json()
-    by_locale = {item["locale"]: item for item in items}
-    assert set(by_locale) == {"en", "zh-hans"}
-    assert by_locale["en"]["title"] == TITLE_EN
-    assert by_locale["zh-hans"]["title"] == TITLE_ZH
+    listed = [(item["slug"], item["locale"], item["title"]) for item in items]
+    expected = [
+        (slug, language, programme["title"][language])
+        for slug, programme in curriculum().items()
+        for language, _name in settings.LANGUAGES
+    ]
+    assert sorted(listed) == sorted(expected)
+    assert ("cross-border-ecommerce", "en", TITLE_EN) in listed
+    assert ("cross-border-ecommerce", "zh-hans", TITLE_ZH) in listed
     for item in items:
         assert set(item) == {"slug", "title", "locale", "url"}
         assert item["slug"]

@@ -1,6 +1,6 @@
 """Seed the demo: curricula from courses/content/, demo users, a sample enrolment."""
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from wagtail.models import Locale
 
@@ -38,6 +38,16 @@ class Command(BaseCommand):
         )
         users, password = demo_users_ensure(password=options.get("password"))
         editors = Group.objects.filter(name__in=["Moderators", "Editors"])
+        authoring = Permission.objects.filter(
+            content_type__app_label__in=["labs", "courses"],
+            codename__in=[
+                f"{action}_{model}"
+                for action in ("add", "change", "view")
+                for model in ("lab", "skill")
+            ],
+        )
+        for group in editors:
+            group.permissions.add(*authoring)
         users["instructor"].groups.add(*editors)
         programme = (
             ProgrammePage.objects.live()

@@ -196,3 +196,15 @@ def test_trainee_opens_a_lab_in_jupyterlab_without_a_second_login(page: Page, pl
     assert hub_logins == [], visited
     assert any("/hub/oauth_callback" in url or "/o/authorize" in url for url in visited)
     page.screenshot(path=platform.var_dir.parent / f"{platform.var_dir.name}-lab.png")
+
+    # A visitor without a site session who opens the same lab is sent to the
+    # site's login page (through the hub's OAuth), not into the lab.
+    lab_url = page.url
+    stranger = page.context.browser.new_context()
+    try:
+        visitor = stranger.new_page()
+        visitor.goto(lab_url)
+        visitor.wait_for_url(re.compile(r"/accounts/login/"), timeout=60_000)
+        expect(visitor.locator("input[name=password]")).to_be_visible()
+    finally:
+        stranger.close()

@@ -28,7 +28,12 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def hub():
     """Start jupyterhub -f labs/jupyterhub_config.py; yield its URL and the token."""
-    state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))
+    yield from start_hub()
+
+
+def start_hub(**extra_env: str):
+    """Run the project's hub config on free ports; a generator yielding its facts."""
+    state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))  # noqa: S108
     url = f"http://127.0.0.1:{free_port()}"
     token = secrets.token_hex(24)
     env = {
@@ -43,6 +48,7 @@ def hub():
         "HUB_OAUTH_CLIENT_SECRET": secrets.token_hex(16),
         "SITE_URL": f"http://127.0.0.1:{free_port()}",
         "HUB_SPAWN_TIMEOUT": "90",
+        **extra_env,
     }
     log = (state / "hub.log").open("w")
     process = subprocess.Popen(  # noqa: S603

@@ -1,0 +1,51 @@
+"""The hub's concurrent-spawn limit (429) becomes a clear message with a retry."""
+
+import random
+import threading
+import time
+
+import pytest
+from django.test import Client
+
+from labs import hub, services
+from tests.factories import UserFactory
+from tests.labs.conftest import start_hub
+
+
+@pytest.fixture(scope="module")
+def busy_hub():
+    """A hub that lets one server start at a time."""
+    yield from start_hub(HUB_CONCURRENT_SPAWN_LIMIT="1")
+
+
+def test_spawn_limit_is_a_retry_message_not_an_error_page(
+    db, settings, busy_hub, tiny_lab
+):
+    settings.JUPYTERHUB_URL = busy_hub["url"]
+    settings.JUPYTERHUB_API_URL = f"{busy_hub['url']}/hub/api"
+    settings.JUPYTERHUB_API_TOKEN = busy_hub["token"]
+    first, second = (
+        UserFactory(pk=random.randint(10_000, 10_000_000), role="trainee")
+        for _ in range(2)
+    )
+    name = hub.hub_username(first.pk)
+    hub.user_ensure(name)
+    # The first spawn takes seconds; while it is pending, the one slot is taken.
+    spawning = threading.Thread(target=hub.server_start, args=(name,))
+    spawning.start()
+    deadline = time.monotonic() + 10
+    while hub.server_status(name).pending != "spawn" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.server_status(name).pending == "spawn"
+    with pytest.raises(services.LabError, match="Many labs are starting"):
+        services.lab_launch(user=second, lab=tiny_lab)
+    client = Client()
+    client.force_login(second)
+    response = client.post(
+        "/en/labs/tiny-lab/launch/", {"next": "/en/dashboard/"}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Many labs are starting right now" in page
+    spawning.join(timeout=120)
+    hub.server_stop(name)

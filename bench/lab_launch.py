@@ -12,7 +12,9 @@ round by round, each round with hub users that have never had a server:
 - **site**: ``labs.services.lab_launch`` (ensures the hub user, starts the server),
   then, when it answers "starting", ``labs.hub.server_status`` until ready and
   ``labs.services.lab_files_place`` — the whole path to a ready lab with its
-  notebook and data in place.
+  notebook and data in place. (The hub holds a spawn request up to 10 s, so a
+  fast spawn comes back ready and ``lab_launch`` places the files itself.) The
+  time spent in ``lab_files_place`` is reported apart.
 
 Both poll the hub at the same interval, so polling granularity cancels out of the
 ratio. A warm-up round (not counted) pays the one-time costs first: the disk cache

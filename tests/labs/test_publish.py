@@ -73,6 +73,7 @@ def test_a_missing_data_file_is_reported(db, lab_dirs):
     assert "Data file data/qty.csv not found" in lab.check_log
 
 
+@pytest.mark.selfcheck
 @pytest.mark.parametrize(
     "slug", sorted(p.parent.name for p in REPO_LABS.glob("*/lab.yaml"))
 )

@@ -8,7 +8,8 @@ round by round, each round with hub users that have never had a server:
 
 - **baseline**: ``POST /hub/api/users/<name>/server`` with the service token, then
   ``GET /hub/api/users/<name>`` until the default server is ready. The hub user is
-  created before the clock starts: this is the spawn and nothing else.
+  created before the clock starts: this is the spawn and nothing else, over one
+  kept-alive ``httpx.Client`` as a bare script would use.
 - **site**: ``labs.services.lab_launch`` (ensures the hub user, starts the server),
   then, when it answers "starting", ``labs.hub.server_status`` until ready and
   ``labs.services.lab_files_place`` — the whole path to a ready lab with its
@@ -467,8 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     started: list = []
     try:
         result = run(args, hub, var_dir, started)
+    except KeyboardInterrupt:
+        log("Interrupted.")
+        return 130
     finally:
         log("Cleaning up...")
+        # A second Ctrl-C would leave the hub and its servers behind: finish first.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cleanup(hub, var_dir, started)
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0

@@ -158,6 +158,10 @@ async def server_progress(name: str) -> AsyncIterator[dict]:
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
                     yield json.loads(line[5:].strip())
+    except httpx.ReadTimeout as error:
+        raise SpawnFailed(
+            _("Your lab is taking longer than usual to start. Please try again.")
+        ) from error
     except httpx.HTTPError as error:
         raise _unavailable(error) from error
 

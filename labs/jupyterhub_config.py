@@ -92,6 +92,7 @@ c.JupyterHub.services = [
             f"--timeout={int(os.environ.get('HUB_IDLE_TIMEOUT', '3600'))}",
             "--cull-every=300",
         ],
+        "cwd": str(STATE),  # so a stray culler is found by labs.processes
     },
 ]
 c.JupyterHub.load_roles = [

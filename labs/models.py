@@ -1,6 +1,7 @@
 """Labs (nbgrader assignments handed out in JupyterLab) and trainees' lab sessions."""
 
 from django.conf import settings
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -28,6 +29,16 @@ class Lab(models.Model):
         _("notebook file"), max_length=200, help_text=_("The nbgrader source notebook.")
     )
     data_files = models.JSONField(_("data files"), default=list, blank=True)
+    source_archive = models.FileField(
+        _("source archive (.zip)"),
+        upload_to="lab-sources/",
+        blank=True,
+        validators=[FileExtensionValidator(["zip"])],
+        help_text=_(
+            "Optional: a .zip of the lab folder (the notebook and its data files). "
+            "Without it, the lab is read from labs/notebooks/<slug>/."
+        ),
+    )
     points = models.DecimalField(_("points"), max_digits=6, decimal_places=2)
     pass_mark = models.PositiveSmallIntegerField(_("pass mark (%)"), default=70)
     time_limit_minutes = models.PositiveSmallIntegerField(_("time limit"), default=60)

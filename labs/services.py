@@ -7,9 +7,10 @@ import json
 import logging
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from django.conf import settings
@@ -33,8 +34,49 @@ class LabError(Exception):
 # --- Where things live ---------------------------------------------------------------
 
 
+MAX_ARCHIVE_BYTES = 50 * 1024 * 1024
+MAX_ARCHIVE_FILES = 500
+
+
 def lab_source_dir(lab: Lab) -> Path:
+    """An uploaded archive's extracted folder, else ``LABS_SOURCE_DIR/<slug>``."""
+    if lab.source_archive:
+        return Path(settings.VAR_DIR) / "lab-sources" / lab.slug
     return Path(settings.LABS_SOURCE_DIR) / lab.slug
+
+
+def _archive_extract(lab: Lab) -> str | None:
+    """Unpack the uploaded .zip into the lab's source folder; the reason if refused.
+
+    Refuses absolute paths, ``..``, links, more than 500 files or 50 MB unpacked.
+    A single top-level folder in the archive is stripped.
+    """
+    target = lab_source_dir(lab)
+    try:
+        with lab.source_archive.open("rb") as raw, zipfile.ZipFile(raw) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) > MAX_ARCHIVE_FILES:
+                return f"The archive has more than {MAX_ARCHIVE_FILES} files."
+            if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
+                return "The archive unpacks to more than 50 MB."
+            names = [PurePosixPath(m.filename) for m in members]
+            for name in names:
+                if name.is_absolute() or ".." in name.parts:
+                    return f"Unsafe path in the archive: {name}"
+            tops = {name.parts[0] for name in names if len(name.parts) > 1}
+            strip = len(tops) == 1 and all(len(n.parts) > 1 for n in names)
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
+            for member, name in zip(members, names, strict=True):
+                relative = PurePosixPath(*name.parts[1:]) if strip else name
+                destination = target / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, destination.open("wb") as out:
+                    shutil.copyfileobj(source, out)
+    except zipfile.BadZipFile:
+        return "The uploaded file is not a valid .zip archive."
+    return None
 
 
 def lab_release_dir(lab: Lab) -> Path:
@@ -163,8 +205,12 @@ def _self_check(lab: Lab, workdir: Path) -> tuple[SelfCheck, Path | None]:
 
 def lab_publish(*, lab: Lab) -> Lab:
     """Publish ``lab`` if its self-check passes; otherwise mark it failed, with why."""
+    refused = _archive_extract(lab) if lab.source_archive else None
     with tempfile.TemporaryDirectory(prefix=f"lab-{lab.slug}-") as tmp:
-        check, release = _self_check(lab, Path(tmp))
+        if refused:
+            check, release = SelfCheck(False, refused), None
+        else:
+            check, release = _self_check(lab, Path(tmp))
         if check.ok and release is not None:
             target = lab_release_dir(lab)
             if target.exists():

@@ -35,8 +35,13 @@ class LabViewSet(SnippetViewSet):
             heading=_("Lab"),
         ),
         MultiFieldPanel(
-            [FieldPanel("notebook"), FieldPanel("data_files"), FieldPanel("version")],
-            heading=_("Source (labs/notebooks/<slug>/)"),
+            [
+                FieldPanel("source_archive"),
+                FieldPanel("notebook"),
+                FieldPanel("data_files"),
+                FieldPanel("version"),
+            ],
+            heading=_("Source"),
         ),
         FieldRowPanel(
             [

@@ -189,6 +189,9 @@ def platform(chromium_executable) -> Iterator[Platform]:
     finally:
         if process is not None:
             _stop(process)
+        from labs.processes import hub_strays_stop
+
+        hub_strays_stop(var_dir)  # lab servers live in their own sessions
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

@@ -84,6 +84,9 @@ def start_hub(**extra_env: str):
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+    from labs.processes import hub_strays_stop
+
+    hub_strays_stop(state)
     log.close()
     shutil.rmtree(state, ignore_errors=True)
 

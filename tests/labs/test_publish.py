@@ -95,3 +95,66 @@ def test_editing_a_published_notebook_publishes_it_again(db, lab_dirs):
     (again,) = labs_import()
     assert again.status == Lab.Status.FAILED
     assert "do not earn full marks" in again.check_log
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _uploaded_lab(settings, tmp_path, archive: bytes) -> Lab:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.VAR_DIR = tmp_path / "var"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return Lab.objects.create(
+        slug="uploaded-lab",
+        title="Uploaded",
+        notebook="tiny-lab.ipynb",
+        data_files=["data/qty.csv"],
+        points=2,
+        pass_mark=50,
+        source_archive=SimpleUploadedFile("lab.zip", archive),
+    )
+
+
+def test_an_instructor_can_publish_a_lab_uploaded_as_a_zip(db, settings, tmp_path):
+    """A .zip of the lab folder (one top folder is fine) publishes like a repo lab."""
+    source = DATA / "tiny-lab"
+    lab = _uploaded_lab(
+        settings,
+        tmp_path,
+        _zip(
+            {
+                "tiny-lab/tiny-lab.ipynb": (source / "tiny-lab.ipynb").read_bytes(),
+                "tiny-lab/data/qty.csv": (source / "data" / "qty.csv").read_bytes(),
+            }
+        ),
+    )
+    lab_publish(lab=lab)
+    assert lab.status == Lab.Status.PUBLISHED, lab.check_log
+    assert (lab_release_dir(lab) / "tiny-lab.ipynb").exists()
+
+
+@pytest.mark.parametrize(
+    ("archive", "reason"),
+    [
+        (_zip({"../evil.ipynb": b"{}"}), "Unsafe path in the archive"),
+        (_zip({"/etc/evil": b"x"}), "Unsafe path in the archive"),
+        (b"this is not a zip", "not a valid .zip archive"),
+    ],
+)
+def test_a_bad_upload_is_refused_with_its_reason(
+    db, settings, tmp_path, archive, reason
+):
+    lab = _uploaded_lab(settings, tmp_path, archive)
+    lab_publish(lab=lab)
+    assert lab.status == Lab.Status.FAILED
+    assert reason in lab.check_log
+    assert not (tmp_path / "evil.ipynb").exists()

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from labs import hub, services
+from labs.models import LabSession
 from tests.factories import UserFactory
 from tests.labs.conftest import start_hub
 
@@ -49,3 +50,33 @@ def test_spawn_limit_is_a_retry_message_not_an_error_page(
     assert "Many labs are starting right now" in page
     spawning.join(timeout=120)
     hub.server_stop(name)
+
+
+@pytest.fixture(scope="module")
+def slow_hub():
+    """A hub that gives a server one second to start: every spawn is too slow."""
+    yield from start_hub(HUB_SPAWN_TIMEOUT="1")
+
+
+def test_a_spawn_that_fails_or_is_too_slow_is_explained(
+    db, settings, slow_hub, tiny_lab
+):
+    """The trainee is told the lab failed to start (and may retry), never a 500."""
+    settings.JUPYTERHUB_URL = slow_hub["url"]
+    settings.JUPYTERHUB_API_URL = f"{slow_hub['url']}/hub/api"
+    settings.JUPYTERHUB_API_TOKEN = slow_hub["token"]
+    learner = UserFactory(pk=random.randint(10_000, 10_000_000), role="trainee")
+    client = Client()
+    client.force_login(learner)
+    response = client.post(
+        "/en/labs/tiny-lab/launch/", {"next": "/en/dashboard/"}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    # The hub waits for a spawn before answering; one that times out is a 500
+    # from the hub, which the trainee sees as a reason and the retry button.
+    assert "Your lab server failed to start" in page
+    session = LabSession.objects.get(user=learner, lab=tiny_lab)
+    assert session.state == LabSession.State.FAILED
+    assert "failed to start" in session.last_error
+    assert not hub.server_status(hub.hub_username(learner.pk)).ready

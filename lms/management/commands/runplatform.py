@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import honcho.manager
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from honcho.manager import Manager
@@ -112,7 +113,13 @@ class Command(BaseCommand):
             f"Silkroute Academy on http://{options['host']}:{options['port']}/ "
             "— Ctrl-C stops every process."
         )
+        # Give the hub time to stop trainees' servers before honcho kills it.
+        honcho.manager.KILL_WAIT = 30
         manager.loop()
+        if settings.HUB_ENABLED:
+            from labs.processes import hub_strays_stop
+
+            hub_strays_stop(settings.HUB_STATE_DIR)
         sys.exit(manager.returncode)
 
 

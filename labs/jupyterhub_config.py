@@ -61,7 +61,11 @@ c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "TZ"]
-c.Spawner.environment = {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+c.Spawner.environment = {
+    "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    # Trainees get JupyterLab without nbgrader's instructor tools (see the folder).
+    "JUPYTER_CONFIG_DIR": str(Path(__file__).resolve().parent / "trainee-jupyter"),
+}
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
 

@@ -1,10 +1,15 @@
 """The hub's proxy: configurable-http-proxy (Python port) with websocket subprotocols.
 
-The Python port answers a websocket upgrade without the subprotocol its backend
-chose, and browsers then refuse the socket ("Sent non-empty Sec-WebSocket-Protocol
-header but no response was received"): JupyterLab's kernel connections ask for
-``v1.kernel.websocket.jupyter.org``. This passes on the backend's choice. It is run
-as ``python -m labs.proxy`` with the same arguments as ``configurable-http-proxy``.
+Two fixes to the Python port (0.4.0), both needed for JupyterLab's kernel sockets,
+which ask for the ``v1.kernel.websocket.jupyter.org`` subprotocol:
+
+- it answers a websocket upgrade without the subprotocol its backend chose, and
+  browsers then refuse the socket ("Sent non-empty Sec-WebSocket-Protocol header but
+  no response was received"): this passes on the backend's choice;
+- it forwards the browser's binary frames as text, which the v1 protocol cannot
+  decode: this keeps them binary.
+
+It is run as ``python -m labs.proxy`` with ``configurable-http-proxy``'s arguments.
 """
 
 from configurable_http_proxy.handlers import ProxyHandler
@@ -16,7 +21,18 @@ def _select_subprotocol(self: ProxyHandler, subprotocols: list[str]) -> str | No
     return chosen if chosen in subprotocols else None
 
 
+def _on_message(self: ProxyHandler, message: str | bytes) -> None:
+    # Upstream forwards every browser frame as text; kernel protocol v1 frames are
+    # binary and must stay binary.
+    if self.ws_client:
+        prefix = self.target["prefix"] if self.target else ""
+        if prefix:
+            self.proxy.update_last_activity(prefix)
+        self.ws_client.write_message(message, binary=isinstance(message, bytes))
+
+
 ProxyHandler.select_subprotocol = _select_subprotocol  # type: ignore[method-assign]
+ProxyHandler.on_message = _on_message  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

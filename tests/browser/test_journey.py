@@ -192,6 +192,13 @@ def test_trainee_opens_a_lab_in_jupyterlab_without_a_second_login(page: Page, pl
     expect(page.get_by_role("tab", name=re.compile("landed-cost.ipynb"))).to_be_visible(
         timeout=60_000
     )
+    # The kernel answers through the hub's proxy (its websocket subprotocol and
+    # binary frames survive the proxy): running the first code cell numbers it.
+    page.locator(".jp-CodeCell").first.click()
+    page.keyboard.press("Shift+Enter")
+    expect(page.locator(".jp-InputPrompt", has_text="[1]:").first).to_be_visible(
+        timeout=60_000
+    )
     hub_logins = [url for url in visited if "/accounts/login" in url]
     assert hub_logins == [], visited
     assert any("/hub/oauth_callback" in url or "/o/authorize" in url for url in visited)

@@ -87,14 +87,15 @@ c.Authenticator.auto_login = True  # no hub login page: straight to the site
 c.GenericOAuthenticator.logout_redirect_url = f"{SITE_URL}/"
 
 # --- Services: the site, and the idle culler -----------------------------------------
+IDLE_TIMEOUT = int(os.environ.get("HUB_IDLE_TIMEOUT", "3600"))  # seconds
 c.JupyterHub.services = [
     {"name": "silkroute-site", "api_token": os.environ["JUPYTERHUB_API_TOKEN"]},
     {
         "name": "idle-culler",
         "command": [
             str(BIN / "jupyterhub-idle-culler"),
-            f"--timeout={int(os.environ.get('HUB_IDLE_TIMEOUT', '3600'))}",
-            "--cull-every=300",
+            f"--timeout={IDLE_TIMEOUT}",
+            f"--cull-every={max(1, min(300, IDLE_TIMEOUT // 2))}",
         ],
         "cwd": str(STATE),  # so a stray culler is found by labs.processes
     },

@@ -80,3 +80,27 @@ def test_a_spawn_that_fails_or_is_too_slow_is_explained(
     assert session.state == LabSession.State.FAILED
     assert "failed to start" in session.last_error
     assert not hub.server_status(hub.hub_username(learner.pk)).ready
+
+
+@pytest.fixture(scope="module")
+def culling_hub():
+    """A hub whose idle culler stops servers idle for 6 seconds."""
+    yield from start_hub(HUB_IDLE_TIMEOUT="6")
+
+
+def test_idle_servers_are_culled(db, settings, culling_hub, tiny_lab):
+    """jupyterhub-idle-culler runs as a hub service with the configured timeout."""
+    settings.JUPYTERHUB_URL = culling_hub["url"]
+    settings.JUPYTERHUB_API_URL = f"{culling_hub['url']}/hub/api"
+    settings.JUPYTERHUB_API_TOKEN = culling_hub["token"]
+    name = hub.hub_username(random.randint(10_000, 10_000_000))
+    hub.user_ensure(name)
+    hub.server_start(name)
+    deadline = time.monotonic() + 60
+    while not hub.server_status(name).ready and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hub.server_status(name).ready
+    deadline = time.monotonic() + 90
+    while hub.server_status(name).exists and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not hub.server_status(name).exists, "the idle server was not culled"

@@ -129,7 +129,13 @@ def labs_import(*, publish: bool = True) -> list[Lab]:
         if publish and (
             lab.status != Lab.Status.PUBLISHED or not lab_release_dir(lab).exists()
         ):
-            lab_publish(lab=lab)
+            cached = _release_check_log(lab)
+            if cached is None:
+                lab_publish(lab=lab)
+            else:  # this exact source already passed: reuse its release and report
+                lab.status, lab.check_log = Lab.Status.PUBLISHED, cached
+                lab.checked_at = timezone.now()
+                lab.save(update_fields=["status", "check_log", "checked_at"])
         labs.append(lab)
     return labs
 
@@ -142,6 +148,21 @@ def _source_digest(directory: Path, files: list[str]) -> str:
         digest.update(relative.encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"<missing>")
     return digest.hexdigest()
+
+
+DIGEST_FILE = ".source-sha256"
+CHECK_FILE = ".self-check.txt"
+
+
+def _release_check_log(lab: Lab) -> str | None:
+    """The stored self-check report if the release was built from this source."""
+    release = lab_release_dir(lab)
+    digest = release / DIGEST_FILE
+    if not lab.source_sha256 or not digest.is_file():
+        return None
+    if digest.read_text().strip() != lab.source_sha256:
+        return None
+    return (release / CHECK_FILE).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -216,6 +237,9 @@ def lab_publish(*, lab: Lab) -> Lab:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(release, target)
+            if lab.source_sha256:
+                (target / DIGEST_FILE).write_text(lab.source_sha256)
+            (target / CHECK_FILE).write_text(check.report, encoding="utf-8")
     lab.status = Lab.Status.PUBLISHED if check.ok else Lab.Status.FAILED
     lab.check_log = check.report
     lab.checked_at = timezone.now()

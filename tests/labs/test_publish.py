@@ -158,3 +158,18 @@ def test_a_bad_upload_is_refused_with_its_reason(
     assert lab.status == Lab.Status.FAILED
     assert reason in lab.check_log
     assert not (tmp_path / "evil.ipynb").exists()
+
+
+def test_an_unchanged_lab_reuses_its_checked_release(db, lab_dirs):
+    """Importing the same source again (a new database, the same var/) does not run
+    nbgrader again: the release carries the digest and report of its check."""
+    (lab,) = labs_import()
+    assert lab.status == Lab.Status.PUBLISHED
+    report = lab.check_log
+    Lab.objects.all().delete()
+    release = lab_release_dir(lab) / "tiny-lab.ipynb"
+    stamp = release.stat().st_mtime_ns
+    (again,) = labs_import()
+    assert again.status == Lab.Status.PUBLISHED
+    assert again.check_log == report
+    assert release.stat().st_mtime_ns == stamp  # not generated again

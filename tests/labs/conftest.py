@@ -91,12 +91,17 @@ def start_hub(**extra_env: str):
     shutil.rmtree(state, ignore_errors=True)
 
 
+def use_hub(settings, facts: dict) -> None:
+    """Point the site's settings at a hub started by ``start_hub``."""
+    settings.JUPYTERHUB_URL = facts["url"]
+    settings.JUPYTERHUB_API_URL = f"{facts['url']}/hub/api"
+    settings.JUPYTERHUB_API_TOKEN = facts["token"]
+
+
 @pytest.fixture
 def hub_settings(settings, hub, tmp_path):
     """Point the site at the test hub, with its own var/ and the test lab sources."""
-    settings.JUPYTERHUB_URL = hub["url"]
-    settings.JUPYTERHUB_API_URL = f"{hub['url']}/hub/api"
-    settings.JUPYTERHUB_API_TOKEN = hub["token"]
+    use_hub(settings, hub)
     settings.VAR_DIR = tmp_path / "var"
     settings.LABS_SOURCE_DIR = DATA
     return settings

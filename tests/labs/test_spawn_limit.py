@@ -10,7 +10,7 @@ from django.test import Client
 from labs import hub, services
 from labs.models import LabSession
 from tests.factories import UserFactory
-from tests.labs.conftest import start_hub
+from tests.labs.conftest import start_hub, use_hub
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,7 @@ def busy_hub():
 def test_spawn_limit_is_a_retry_message_not_an_error_page(
     db, settings, busy_hub, tiny_lab
 ):
-    settings.JUPYTERHUB_URL = busy_hub["url"]
-    settings.JUPYTERHUB_API_URL = f"{busy_hub['url']}/hub/api"
-    settings.JUPYTERHUB_API_TOKEN = busy_hub["token"]
+    use_hub(settings, busy_hub)
     first, second = (
         UserFactory(pk=random.randint(10_000, 10_000_000), role="trainee")
         for _ in range(2)
@@ -62,9 +60,7 @@ def test_a_spawn_that_fails_or_is_too_slow_is_explained(
     db, settings, slow_hub, tiny_lab
 ):
     """The trainee is told the lab failed to start (and may retry), never a 500."""
-    settings.JUPYTERHUB_URL = slow_hub["url"]
-    settings.JUPYTERHUB_API_URL = f"{slow_hub['url']}/hub/api"
-    settings.JUPYTERHUB_API_TOKEN = slow_hub["token"]
+    use_hub(settings, slow_hub)
     learner = UserFactory(pk=random.randint(10_000, 10_000_000), role="trainee")
     client = Client()
     client.force_login(learner)
@@ -90,9 +86,7 @@ def culling_hub():
 
 def test_idle_servers_are_culled(db, settings, culling_hub, tiny_lab):
     """jupyterhub-idle-culler runs as a hub service with the configured timeout."""
-    settings.JUPYTERHUB_URL = culling_hub["url"]
-    settings.JUPYTERHUB_API_URL = f"{culling_hub['url']}/hub/api"
-    settings.JUPYTERHUB_API_TOKEN = culling_hub["token"]
+    use_hub(settings, culling_hub)
     name = hub.hub_username(random.randint(10_000, 10_000_000))
     hub.user_ensure(name)
     hub.server_start(name)

@@ -29,7 +29,9 @@ class NbgraderError(Exception):
     """nbgrader failed; the message says which step and why."""
 
 
-def _api(root: Path, *, cell_timeout: int = 30):
+def _api(root: Path, *, cell_timeout: int = 30, extra: dict | None = None):
+    """nbgrader's API on course directory ``root``; ``extra``: more traitlets config
+    (section → values), e.g. the grading sandbox's executor."""
     # nbgrader runs `alembic` as a subprocess when it creates a gradebook.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
@@ -42,6 +44,9 @@ def _api(root: Path, *, cell_timeout: int = 30):
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     config.Execute.timeout = cell_timeout
+    for section, values in (extra or {}).items():
+        for name, value in values.items():
+            setattr(getattr(config, section), name, value)
     return NbGraderAPI(config=config)
 
 

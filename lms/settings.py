@@ -169,6 +169,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a grading is long: don't hoard messages
+# Redis redelivers an unacknowledged message after this; longer than any grading.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+CELERY_BEAT_SCHEDULE = {
+    "submissions-requeue-stuck": {
+        "task": "grading.submissions_requeue_stuck",
+        "schedule": env.int("GRADING_SWEEP_SECONDS", default=60),
+    },
+}
 
 # --- Accounts ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -284,6 +293,23 @@ OAUTH2_PROVIDER = {
     # Development's hub answers on http://127.0.0.1; production redirects use https.
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
 }
+
+# --- Grading ----------------------------------------------------------------------
+# Where each grading's throw-away course directory lives: outside VAR_DIR, which the
+# sandboxed kernel cannot see. Sandbox: auto | strict | rlimits (grading/sandbox.py).
+GRADING_WORK_DIR = Path(env.str("GRADING_WORK_DIR", default="/tmp/silkroute-grading"))  # noqa: S108
+GRADING_SANDBOX = env.str("GRADING_SANDBOX", default="auto")
+GRADING_UID_BASE = env.int("GRADING_UID_BASE", default=61000)
+GRADING_UID_COUNT = env.int("GRADING_UID_COUNT", default=64)
+GRADING_CELL_TIMEOUT = env.int("GRADING_CELL_TIMEOUT", default=20)  # seconds
+GRADING_JOB_TIMEOUT = env.int("GRADING_JOB_TIMEOUT", default=120)  # seconds
+GRADING_MEMORY_MB = env.int("GRADING_MEMORY_MB", default=1024)
+GRADING_MAX_PROCESSES = env.int("GRADING_MAX_PROCESSES", default=64)
+GRADING_MAX_FILE_MB = env.int("GRADING_MAX_FILE_MB", default=16)
+GRADING_MAX_OUTPUT_KB = env.int("GRADING_MAX_OUTPUT_KB", default=1024)
+SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=5 * 1024 * 1024)
+GRADING_MAX_DELIVERIES = env.int("GRADING_MAX_DELIVERIES", default=3)
+GRADING_STUCK_AFTER = env.int("GRADING_STUCK_AFTER", default=600)  # seconds
 
 # --- Content ----------------------------------------------------------------------
 CURRICULUM_DIR = Path(

@@ -1,0 +1,365 @@
+"""The grading sandbox: where a trainee's code runs while it is autograded.
+
+One grading job = one kernel. On Linux as root (the worker in the demo, CI and the
+single-host deployment), the kernel runs:
+
+- as a **separate unprivileged uid** taken from a pool for this job alone (so file
+  permissions keep it out of everything the worker owns, and its processes can be
+  found and killed by uid afterwards);
+- in **new network, PID and mount namespaces** (``unshare``): no network at all, not
+  even loopback to the site, the hub, Redis or PostgreSQL; only its own processes
+  visible; ``VAR_DIR`` (database, media, keys, hub homes), the lab sources
+  (solutions and hidden tests), ``/run`` (local service sockets) and the project's
+  ``.env`` are covered by empty mounts, so neither paths nor sockets lead anywhere;
+- under **limits**: memory and process count for the whole job by cgroup when the
+  memory/pids controllers are writable, and per process by rlimit (address space,
+  processes for the uid, file size, open files, no core dumps);
+- talking to the grader over **path-based ipc sockets** (they cross network
+  namespaces, TCP would not), with the connection file readable by that uid alone.
+
+When the kernel's PID-namespace init exits, the kernel kills every process left in
+the namespace; afterwards the job also kills anything still running as its uid and
+removes its cgroups. So no background process or fork bomb outlives the job.
+
+Elsewhere (a developer's machine without root), the sandbox degrades to rlimits and
+a process-group kill, and says so in the log: fine for trying the platform, not a
+security boundary. In Kubernetes the deployment adds a pod per grading worker with a
+deny-all NetworkPolicy and memory/CPU limits (see ``deploy/``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from django.conf import settings
+from jupyter_client.manager import AsyncKernelManager
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class SandboxError(Exception):
+    """The sandbox could not be set up (an infrastructure problem, not the trainee's)."""
+
+
+def strict_available() -> bool:
+    """Root, with the util-linux tools the strict sandbox needs."""
+    return os.geteuid() == 0 and all(
+        shutil.which(tool) for tool in ("unshare", "setpriv", "prlimit", "mount")
+    )
+
+
+def mode() -> str:
+    """``strict`` or ``rlimits``, from ``GRADING_SANDBOX`` (``auto`` picks)."""
+    wanted = settings.GRADING_SANDBOX
+    if wanted == "auto":
+        return "strict" if strict_available() else "rlimits"
+    if wanted == "strict" and not strict_available():
+        raise SandboxError(
+            "GRADING_SANDBOX=strict needs root and unshare, setpriv, prlimit, mount."
+        )
+    return wanted
+
+
+def work_root() -> Path:
+    """Parent of every job folder: outside ``VAR_DIR``, which the kernel cannot see."""
+    root = Path(settings.GRADING_WORK_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)  # others may pass through to their own job, never list it
+    return root
+
+
+@dataclass
+class Sandbox:
+    """One grading job's isolation: its folder, uid, limits and cleanup."""
+
+    job_dir: Path
+    mode: str
+    uid: int | None = None
+    _lock_fd: int | None = None
+    cgroups: list[Path] = field(default_factory=list)
+
+    # -- set-up ------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, *, name: str) -> Sandbox:
+        job_dir = work_root() / f"{name}-{secrets.token_hex(8)}"
+        job_dir.mkdir(mode=0o711)
+        box = cls(job_dir=job_dir, mode=mode())
+        if box.mode == "strict":
+            box._uid_take()
+            box._cgroups_create()
+        for sub in ("home", "ipc"):
+            path = job_dir / sub
+            path.mkdir(mode=0o700)
+            if box.uid is not None:
+                os.chown(path, box.uid, box.uid)
+        return box
+
+    def _uid_take(self) -> None:
+        """Hold an exclusive lock on one uid of the pool for the whole job."""
+        locks = work_root() / "uids"
+        locks.mkdir(mode=0o700, exist_ok=True)
+        base, size = settings.GRADING_UID_BASE, settings.GRADING_UID_COUNT
+        for uid in range(base, base + size):
+            fd = os.open(locks / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._lock_fd = uid, fd
+            _kill_uid(uid)  # leftovers of a job that died with its worker
+            return
+        raise SandboxError(f"All {size} grading uids are busy.")
+
+    def _cgroups_create(self) -> None:
+        limits = {
+            "memory": {"memory.limit_in_bytes": settings.GRADING_MEMORY_MB << 20},
+            "pids": {"pids.max": settings.GRADING_MAX_PROCESSES},
+        }
+        for controller, values in limits.items():
+            parent = CGROUP_ROOT / controller / "silkroute-grading"
+            path = parent / self.job_dir.name
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                for name, value in values.items():
+                    (path / name).write_text(str(value))
+                if controller == "memory":
+                    swap = path / "memory.memsw.limit_in_bytes"
+                    if swap.exists():
+                        swap.write_text(str(settings.GRADING_MEMORY_MB << 20))
+            except OSError as error:
+                log.info("No %s cgroup for grading (%s); rlimits only.", controller, error)
+                _rmdir(path)
+                continue
+            self.cgroups.append(path)
+
+    def workdir_share(self, path: Path) -> None:
+        """Let the kernel read (not write) ``path`` and the files in it.
+
+        The folder stays root's: the kernel can read the data files but cannot
+        plant links where the grader later writes the graded notebook.
+        """
+        if self.uid is None:
+            return
+        for folder, dirs, files in os.walk(path):
+            os.chown(folder, 0, self.uid)
+            os.chmod(folder, 0o750)
+            for name in files:
+                file = Path(folder) / name
+                os.chown(file, 0, self.uid)
+                # the notebook holds the restored hidden tests: root's alone
+                os.chmod(file, 0o600 if name.endswith(".ipynb") else 0o640)
+            for name in dirs:
+                os.chown(Path(folder) / name, 0, self.uid)
+
+    # -- the kernel --------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """A clean environment: nothing of the worker's (no secrets, no URLs)."""
+        bin_dir = str(Path(sys.executable).parent)
+        return {
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.job_dir / "home"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(self.job_dir / "home"),
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "JPY_PARENT_PID": "",
+        }
+
+    def _rlimit_args(self) -> list[str]:
+        memory = settings.GRADING_MEMORY_MB << 20
+        # RLIMIT_NPROC counts every process of the uid: only meaningful for a job uid.
+        nproc = [f"--nproc={settings.GRADING_MAX_PROCESSES}"] if self.uid else []
+        return [
+            "prlimit",
+            f"--as={memory}",
+            *nproc,
+            f"--fsize={settings.GRADING_MAX_FILE_MB << 20}",
+            "--nofile=256",
+            "--core=0",
+            "--",
+        ]
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """The kernel command, run inside the sandbox."""
+        if self.mode != "strict":
+            return (self._rlimit_args() if shutil.which("prlimit") else []) + command
+        hide = [
+            Path(settings.VAR_DIR),
+            Path(settings.LABS_SOURCE_DIR),
+            Path("/run"),
+            Path("/root"),
+        ]
+        # The interpreter may live under a hidden folder (e.g. pyenv under /root):
+        # keep a read-only view of it aside, then put it back over the empty mount.
+        python = Path(sys.base_prefix).resolve()
+        exposed = [p for p in hide if python.is_relative_to(p)]
+        keep = self.job_dir / "python"
+        q = shlex.quote
+        lines = ["set -e"]
+        if exposed:
+            keep.mkdir(mode=0o755, exist_ok=True)
+            lines.append(f"mount --bind {q(str(python))} {q(str(keep))}")
+            lines.append(f"mount -o remount,bind,ro {q(str(keep))}")
+        for path in hide:
+            if path.is_dir() and not self.job_dir.is_relative_to(path):
+                lines.append(
+                    f"mount -t tmpfs -o size=16k,mode=0755 silkroute-hidden {q(str(path))}"
+                )
+        if exposed:
+            lines.append(f"mkdir -p {q(str(python))}")
+            lines.append(f"mount --move {q(str(keep))} {q(str(python))}")
+        env_file = Path(settings.BASE_DIR) / ".env"
+        if env_file.is_file():
+            lines.append(f"mount --bind /dev/null {q(str(env_file))}")
+        lines.append('exec "$@"')
+        inner = [
+            *self._rlimit_args(),
+            "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *command,
+        ]
+        enter = "".join(
+            f"echo $$ > {shlex.quote(str(group / 'cgroup.procs'))}; "
+            for group in self.cgroups
+        )
+        return [
+            "sh",
+            "-c",
+            enter + 'exec "$@"',
+            "silkroute-sandbox",
+            "unshare",
+            "--net",
+            "--pid",
+            "--mount",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--",
+            "sh",
+            "-c",
+            "\n".join(lines),
+            "silkroute-sandbox",
+            *inner,
+        ]
+
+    def connection_file_hand_over(self, path: str) -> None:
+        if self.uid is not None and path and os.path.exists(path):
+            os.chown(path, self.uid, self.uid)
+            os.chmod(path, 0o600)
+
+    # -- tear-down ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Kill whatever the job left running, then remove its folder and uid lock."""
+        if self.uid is not None:
+            _kill_uid(self.uid)
+        for group in self.cgroups:
+            _cgroup_kill(group)
+            _rmdir(group)
+        shutil.rmtree(self.job_dir, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _kill_uid(uid: int) -> int:
+    """SIGKILL every process of ``uid`` until none is left; how many were killed."""
+    killed = 0
+    for _ in range(50):
+        found = [
+            p for p in psutil.process_iter(["uids"]) if p.info["uids"] and uid in p.info["uids"]
+        ]
+        if not found:
+            return killed
+        for process in found:
+            try:
+                process.send_signal(signal.SIGKILL)
+                killed += 1
+            except psutil.Error:
+                pass
+        time.sleep(0.02)
+    log.error("Processes of grading uid %s would not die.", uid)
+    return killed
+
+
+def _cgroup_kill(group: Path) -> None:
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+# The job being graded in this process. A worker process grades one submission at a
+# time, and nbclient creates the kernel manager itself, so this is how it finds it.
+current: Sandbox | None = None
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager that starts its kernel inside ``current``'s sandbox."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        box = current
+        if box is not None:
+            self.transport = "ipc"
+            self.ip = str(box.job_dir / "ipc" / "kernel")
+            self.connection_file = str(box.job_dir / "ipc" / "kernel.json")
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        box = current
+        if box is None:
+            raise SandboxError("No grading sandbox is open in this process.")
+        box.connection_file_hand_over(self.connection_file)
+        kw["env"] = box.env()
+        if box.mode != "strict":
+            kw["start_new_session"] = True
+        await super()._async_launch_kernel(box.wrap(kernel_cmd), **kw)

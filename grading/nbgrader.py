@@ -44,6 +44,7 @@ class GradedCell:
     points: float
     kind: str  # "auto" (a test cell) or "manual" (an answer an instructor grades)
     position: int
+    hidden: bool = False  # holds hidden tests
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,24 @@ def lab_cells(notebook: dict) -> LabCells:
         if not grade_id:
             continue
         ids.add(grade_id)
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
         if meta.get("grade"):
             kind = (
                 "manual"
                 if meta.get("solution") or cell.get("cell_type") == "markdown"
                 else "auto"
             )
-            graded.append(GradedCell(grade_id, float(meta.get("points", 0)), kind, position))
+            graded.append(
+                GradedCell(
+                    grade_id,
+                    float(meta.get("points", 0)),
+                    kind,
+                    position,
+                    HIDDEN_BEGIN in source,
+                )
+            )
             position += 1
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
         inside = False
         for line in source.splitlines():
             if HIDDEN_BEGIN in line:

@@ -43,6 +43,12 @@ class Lab(models.Model):
     pass_mark = models.PositiveSmallIntegerField(_("pass mark (%)"), default=70)
     time_limit_minutes = models.PositiveSmallIntegerField(_("time limit"), default=60)
     max_attempts = models.PositiveSmallIntegerField(_("maximum attempts"), default=3)
+    closes_at = models.DateTimeField(
+        _("submissions close at"),
+        null=True,
+        blank=True,
+        help_text=_("The deadline: no submission is accepted after it. Empty: none."),
+    )
     version = models.PositiveIntegerField(_("release version"), default=1)
     source_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(

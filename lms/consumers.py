@@ -2,9 +2,7 @@
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-
-def user_group(user_id: int) -> str:
-    return f"user-{user_id}"
+from lms.accounts.events import user_group
 
 
 class NotificationsConsumer(AsyncJsonWebsocketConsumer):

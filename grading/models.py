@@ -1,0 +1,115 @@
+"""Submissions of lab notebooks and their grades: our gradebook.
+
+nbgrader's own gradebook only lives for one grading (``grading.nbgrader``); what it
+finds is copied here, per graded cell.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from labs.models import Lab
+
+
+class Submission(models.Model):
+    """One notebook a trainee handed in for a lab: stored once, never changed.
+
+    The file, its sha256 and the attempt number are written before anything is
+    queued; grading only ever adds the outcome.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        GRADING = "grading", _("Grading")
+        GRADED = "graded", _("Graded")
+        ERROR = "error", _("Error")
+
+    class Source(models.TextChoices):
+        LAB = "lab", _("From the running lab")
+        UPLOAD = "upload", _("Uploaded file")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="submissions")
+    attempt = models.PositiveSmallIntegerField(_("attempt"))
+    notebook = models.FileField(_("notebook"), upload_to="submissions/%Y/%m/")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    source = models.CharField(max_length=8, choices=Source.choices)
+    lab_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(_("submitted at"), auto_now_add=True, db_index=True)
+
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    score = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    max_score = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    passed = models.BooleanField(null=True)
+    needs_manual_grade = models.BooleanField(default=False)
+    error = models.TextField(_("error"), blank=True)
+    notes = models.JSONField(default=list, blank=True)  # grading notes for the trainee
+    deliveries = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(default=timezone.now)
+    grading_started_at = models.DateTimeField(null=True, blank=True)
+    graded_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    grader = models.CharField(max_length=200, blank=True)  # "host:pid" while grading
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lab", "attempt"], name="submission_user_lab_attempt"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["lab", "status"]),
+            models.Index(fields=["status", "queued_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.lab} #{self.attempt}"
+
+    @property
+    def percent(self) -> float | None:
+        if self.score is None or not self.max_score:
+            return None
+        return float(self.score) * 100 / float(self.max_score)
+
+
+class CellGrade(models.Model):
+    """The points one graded cell of a submission earned."""
+
+    class Kind(models.TextChoices):
+        AUTO = "auto", _("Autograded test")
+        MANUAL = "manual", _("Graded by an instructor")
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="cells"
+    )
+    grade_id = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    points = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    max_points = models.DecimalField(max_digits=6, decimal_places=2)
+    hidden = models.BooleanField(default=False)  # holds hidden tests
+    # {"outcome": passed|failed|pending|not_run, "error": "Name: value"}, already
+    # stripped of anything from a hidden test: safe for the trainee to read.
+    feedback = models.JSONField(default=dict, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    graded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["submission", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "grade_id"], name="cell_grade_submission_cell"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission} · {self.grade_id}"

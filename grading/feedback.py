@@ -48,12 +48,16 @@ NOTES = {
         "Grading reached the time limit for the whole notebook (%(seconds)s seconds); "
         "the remaining cells were not run."
     ),
-    "output_truncated": _("Your notebook printed too much output; the rest was dropped."),
+    "output_truncated": _(
+        "Your notebook printed too much output; the rest was dropped."
+    ),
     "cells_restored": _(
         "Test cells that were deleted or changed were restored to the originals: "
         "%(cells)s."
     ),
-    "manual_pending": _("Some answers are graded by an instructor; the total may rise."),
+    "manual_pending": _(
+        "Some answers are graded by an instructor; the total may rise."
+    ),
 }
 
 

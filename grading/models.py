@@ -39,13 +39,17 @@ class Submission(models.Model):
     size = models.PositiveIntegerField()
     source = models.CharField(max_length=8, choices=Source.choices)
     lab_version = models.PositiveIntegerField()
-    created_at = models.DateTimeField(_("submitted at"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(
+        _("submitted at"), auto_now_add=True, db_index=True
+    )
 
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
     )
     score = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
-    max_score = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    max_score = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True
+    )
     passed = models.BooleanField(null=True)
     needs_manual_grade = models.BooleanField(default=False)
     error = models.TextField(_("error"), blank=True)

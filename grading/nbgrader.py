@@ -98,7 +98,13 @@ def lab_cells(notebook: dict) -> LabCells:
 
 def template_dir(lab: Lab) -> Path:
     digest = (lab.source_sha256 or "nosha")[:12]
-    return Path(settings.VAR_DIR) / "grading" / "templates" / lab.slug / f"v{lab.version}-{digest}"
+    return (
+        Path(settings.VAR_DIR)
+        / "grading"
+        / "templates"
+        / lab.slug
+        / f"v{lab.version}-{digest}"
+    )
 
 
 def template_ensure(lab: Lab) -> Path:
@@ -119,7 +125,9 @@ def template_ensure(lab: Lab) -> Path:
             shutil.copy2(source / relative, destination)
         assignment_generate(root=build, assignment=lab.slug)
         shutil.rmtree(build / "release", ignore_errors=True)
-        notebook = json.loads((course_source / lab.notebook).read_text(encoding="utf-8"))
+        notebook = json.loads(
+            (course_source / lab.notebook).read_text(encoding="utf-8")
+        )
         cells = lab_cells(notebook)
         (build / "cells.json").write_text(
             json.dumps(
@@ -143,7 +151,9 @@ def template_ensure(lab: Lab) -> Path:
 def template_cells(template: Path) -> LabCells:
     data = json.loads((template / "cells.json").read_text())
     return LabCells(
-        [GradedCell(**c) for c in data["graded"]], set(data["ids"]), data["hidden_lines"]
+        [GradedCell(**c) for c in data["graded"]],
+        set(data["ids"]),
+        data["hidden_lines"],
     )
 
 
@@ -190,9 +200,7 @@ class _Job:
 _job: _Job | None = None
 
 
-def submission_grade(
-    *, lab: Lab, notebook: bytes, name: str = "submission"
-) -> Grading:
+def submission_grade(*, lab: Lab, notebook: bytes, name: str = "submission") -> Grading:
     """Autograde one submitted notebook of ``lab`` in a throw-away course directory."""
     global _job
     started = time.monotonic()
@@ -246,7 +254,9 @@ def _cells_read(root: Path, lab: Lab, cells: LabCells) -> list[CellOutcome]:
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gradebook:
         for cell in cells.graded:
             try:
-                grade = gradebook.find_grade(cell.grade_id, notebook_id, lab.slug, STUDENT)
+                grade = gradebook.find_grade(
+                    cell.grade_id, notebook_id, lab.slug, STUDENT
+                )
             except MissingEntry as error:
                 raise NbgraderError(f"No grade for cell {cell.grade_id}.") from error
             if grade.needs_manual_grade and cell.kind == "manual":
@@ -256,7 +266,12 @@ def _cells_read(root: Path, lab: Lab, cells: LabCells) -> list[CellOutcome]:
             name, value = errors.get(cell.grade_id, ("", ""))
             outcomes.append(
                 CellOutcome(
-                    cell.grade_id, cell.kind, points, float(grade.max_score), name, value
+                    cell.grade_id,
+                    cell.kind,
+                    points,
+                    float(grade.max_score),
+                    name,
+                    value,
                 )
             )
     return outcomes
@@ -274,7 +289,8 @@ def _errors_read(path: Path) -> dict[str, tuple[str, str]]:
         for output in cell.get("outputs", []):
             if grade_id and output.get("output_type") == "error":
                 found.setdefault(
-                    grade_id, (str(output.get("ename", "")), str(output.get("evalue", "")))
+                    grade_id,
+                    (str(output.get("ename", "")), str(output.get("evalue", ""))),
                 )
     return found
 
@@ -336,7 +352,9 @@ def _executor() -> type:
     from nbgrader.preprocessors import Execute
 
     def error(ename: str, evalue: str):
-        return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        return new_output(
+            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+        )
 
     class SandboxExecute(Execute):
         """Adds to nbgrader's Execute (which already records an error reply whose
@@ -361,16 +379,24 @@ def _executor() -> type:
                 return timeout
             return max(1, min(timeout, int(_job.deadline - time.monotonic()) + 1))
 
-        async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        async def async_execute_cell(
+            self, cell, cell_index, execution_count=None, store_history=True
+        ):
             job = _job
             if cell.cell_type != "code" or not cell.source.strip() or job is None:
-                return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+                return await super().async_execute_cell(
+                    cell, cell_index, execution_count, store_history
+                )
             if job.kernel_died:
                 cell.outputs = [error("KernelDied", "not run: the kernel had stopped")]
                 return cell
             if time.monotonic() >= job.deadline:
                 job.job_time_exceeded = True
-                cell.outputs = [error("JobTimeLimit", "not run: the notebook's time limit was reached")]
+                cell.outputs = [
+                    error(
+                        "JobTimeLimit", "not run: the notebook's time limit was reached"
+                    )
+                ]
                 return cell
             try:
                 if cell_index == 0 or not getattr(self, "_guard_ready", False):
@@ -379,14 +405,27 @@ def _executor() -> type:
                 meta = cell.metadata.get("nbgrader", {})
                 if meta.get("grade") and not meta.get("solution"):
                     await self._silent(GUARD_RESTORE)
-                result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+                result = await super().async_execute_cell(
+                    cell, cell_index, execution_count, store_history
+                )
             except DeadKernelError:
                 job.kernel_died = True
-                cell.outputs = [error("KernelDied", "the kernel stopped (it crashed, exited or went over a limit)")]
+                cell.outputs = [
+                    error(
+                        "KernelDied",
+                        "the kernel stopped (it crashed, exited or went over a limit)",
+                    )
+                ]
                 return cell
             for output in cell.outputs:
-                if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
-                    job.timed_out.append(cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {cell_index + 1}")
+                if (
+                    output.get("output_type") == "error"
+                    and output.get("ename") == "CellTimeoutError"
+                ):
+                    job.timed_out.append(
+                        cell.metadata.get("nbgrader", {}).get("grade_id")
+                        or f"cell {cell_index + 1}"
+                    )
             return result
 
         async def _silent(self, code: str) -> None:
@@ -403,7 +442,11 @@ def _executor() -> type:
                 if job.output_bytes > settings.GRADING_MAX_OUTPUT_KB * 1024:
                     if not job.output_truncated:
                         job.output_truncated = True
-                        outs.append(new_output("stream", name="stderr", text="[output truncated]\n"))
+                        outs.append(
+                            new_output(
+                                "stream", name="stderr", text="[output truncated]\n"
+                            )
+                        )
                     return None
             return super().output(outs, msg, display_id, cell_index)
 
@@ -412,6 +455,7 @@ def _executor() -> type:
 
 
 def _grading_config() -> dict[str, Any]:
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
@@ -419,7 +463,6 @@ def _grading_config() -> dict[str, Any]:
         LimitOutput,
         SaveAutoGrades,
     )
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
 
     return {
         "Autograde": {

@@ -64,7 +64,11 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             )
             % {"line": error.lineno, "column": error.colno, "reason": error.msg}
         ) from error
-    if not isinstance(parsed, dict) or "cells" not in parsed or "nbformat" not in parsed:
+    if (
+        not isinstance(parsed, dict)
+        or "cells" not in parsed
+        or "nbformat" not in parsed
+    ):
         raise NotebookInvalid(
             _("The file is JSON but not a Jupyter notebook (.ipynb).")
         )
@@ -124,7 +128,9 @@ def notebook_mend(*, lab: Lab, notebook: dict) -> tuple[dict, list[str]]:
         grade_id = meta.get("grade_id")
         if not grade_id:
             continue
-        locked_test = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
+        locked_test = meta.get("locked") or (
+            meta.get("grade") and not meta.get("solution")
+        )
         if grade_id not in present:
             if meta.get("grade") or meta.get("locked"):
                 at = present[previous] + 1 if previous in present else 0
@@ -132,7 +138,11 @@ def notebook_mend(*, lab: Lab, notebook: dict) -> tuple[dict, list[str]]:
                 present = {
                     gid: i
                     for i, c in enumerate(cells)
-                    if (gid := ((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id"))
+                    if (
+                        gid := ((c.get("metadata") or {}).get("nbgrader") or {}).get(
+                            "grade_id"
+                        )
+                    )
                 }
                 restored.append(grade_id)
         elif locked_test and _source(cells[present[grade_id]]) != _source(original):
@@ -168,4 +178,3 @@ def _is_test(release: dict, grade_id: str) -> bool:
 
 def notebook_bytes(notebook: dict) -> bytes:
     return json.dumps(notebook, ensure_ascii=False, indent=1).encode("utf-8")
-

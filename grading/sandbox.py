@@ -29,6 +29,7 @@ deny-all NetworkPolicy and memory/CPU limits (see ``deploy/``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -51,7 +52,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class SandboxError(Exception):
-    """The sandbox could not be set up (an infrastructure problem, not the trainee's)."""
+    """The sandbox could not be set up: an infrastructure problem, not the trainee's."""
 
 
 def strict_available() -> bool:
@@ -142,7 +143,9 @@ class Sandbox:
                     if swap.exists():
                         swap.write_text(str(settings.GRADING_MEMORY_MB << 20))
             except OSError as error:
-                log.info("No %s cgroup for grading (%s); rlimits only.", controller, error)
+                log.info(
+                    "No %s cgroup for grading (%s); rlimits only.", controller, error
+                )
                 _rmdir(path)
                 continue
             self.cgroups.append(path)
@@ -157,7 +160,7 @@ class Sandbox:
             return
         for folder, dirs, files in os.walk(path):
             os.chown(folder, 0, self.uid)
-            os.chmod(folder, 0o750)
+            os.chmod(folder, 0o750)  # noqa: S103 (group = this job's uid alone)
             for name in files:
                 file = Path(folder) / name
                 os.chown(file, 0, self.uid)
@@ -224,7 +227,7 @@ class Sandbox:
         for path in hide:
             if path.is_dir() and not self.job_dir.is_relative_to(path):
                 lines.append(
-                    f"mount -t tmpfs -o size=16k,mode=0755 silkroute-hidden {q(str(path))}"
+                    f"mount -t tmpfs -o size=16k,mode=0755 hidden {q(str(path))}"
                 )
         if exposed:
             lines.append(f"mkdir -p {q(str(python))}")
@@ -300,7 +303,9 @@ def _kill_uid(uid: int) -> int:
     killed = 0
     for _ in range(50):
         found = [
-            p for p in psutil.process_iter(["uids"]) if p.info["uids"] and uid in p.info["uids"]
+            p
+            for p in psutil.process_iter(["uids"])
+            if p.info["uids"] and uid in p.info["uids"]
         ]
         if not found:
             return killed
@@ -324,18 +329,14 @@ def _cgroup_kill(group: Path) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.02)
 
 
 def _rmdir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 # The job being graded in this process. A worker process grades one submission at a

@@ -123,7 +123,9 @@ def submission_create(
         except IntegrityError:  # two submissions at once took the same number
             continue
     else:
-        raise SubmissionError(_("Please try again: another submission was being saved."))
+        raise SubmissionError(
+            _("Please try again: another submission was being saved.")
+        )
     return submission
 
 
@@ -228,7 +230,11 @@ def submission_claim(*, submission_id: int) -> Submission | None:
         if submission.status != Submission.Status.QUEUED and not takeover:
             return None
         if submission.deliveries >= settings.GRADING_MAX_DELIVERIES:
-            _error(submission, _("Grading failed %(n)s times; an instructor can regrade it.") % {"n": submission.deliveries})
+            _error(
+                submission,
+                _("Grading failed %(n)s times; an instructor can regrade it.")
+                % {"n": submission.deliveries},
+            )
             return None
         Submission.objects.filter(pk=submission.pk).update(
             status=Submission.Status.GRADING,
@@ -253,7 +259,12 @@ def submission_autograde(*, submission_id: int) -> Submission | None:
     """Grade one submission, exactly once. Infrastructure failures raise
     ``GradingInfraError`` (the task retries); the trainee's code failing in any way
     is a grade, not an error."""
-    from grading.nbgrader import NbgraderError, submission_grade, template_cells, template_ensure
+    from grading.nbgrader import (
+        NbgraderError,
+        submission_grade,
+        template_cells,
+        template_ensure,
+    )
     from grading.sandbox import SandboxError
 
     submission = submission_claim(submission_id=submission_id)
@@ -266,9 +277,13 @@ def submission_autograde(*, submission_id: int) -> Submission | None:
         if hashlib.sha256(data).hexdigest() != submission.sha256:
             _error(submission, _("The stored notebook does not match its checksum."))
             return submission
-        notebook, restored = notebook_mend(lab=lab, notebook=notebook_check(lab=lab, data=data))
+        notebook, restored = notebook_mend(
+            lab=lab, notebook=notebook_check(lab=lab, data=data)
+        )
         grading = submission_grade(
-            lab=lab, notebook=notebook_bytes(notebook), name=f"submission-{submission.pk}"
+            lab=lab,
+            notebook=notebook_bytes(notebook),
+            name=f"submission-{submission.pk}",
         )
         cells = template_cells(template_ensure(lab))
     except NotebookInvalid as error:  # the lab changed under a stored submission
@@ -293,7 +308,9 @@ def _release(submission: Submission) -> None:
 def submission_fail(*, submission_id: int, reason: str) -> None:
     """The last word when retries ran out: ``error``, with the reason."""
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
+        submission = (
+            Submission.objects.select_for_update().filter(pk=submission_id).first()
+        )
         if submission and submission.status in (
             Submission.Status.QUEUED,
             Submission.Status.GRADING,
@@ -309,16 +326,20 @@ def _grades_save(submission, grading, cells, restored) -> Submission:
     outcomes = {o.grade_id: o for o in grading.cells}
     manual_kept = {
         c.grade_id: c
-        for c in submission.cells.filter(kind=CellGrade.Kind.MANUAL, graded_by__isnull=False)
+        for c in submission.cells.filter(
+            kind=CellGrade.Kind.MANUAL, graded_by__isnull=False
+        )
     }
     submission.cells.all().delete()
     for cell in cells.graded:
         outcome = outcomes.get(cell.grade_id)
         points: Decimal | None = Decimal("0")
         error_text = ""
-        if grading.kernel_died and (outcome is None or outcome.error_name == "KernelDied"):
-            code = "not_run"
-        elif outcome is None:
+        if (
+            grading.kernel_died
+            and (outcome is None or outcome.error_name == "KernelDied")
+            or outcome is None
+        ):
             code = "not_run"
         elif outcome.points is None:
             code, points = "pending", None
@@ -345,20 +366,36 @@ def _grades_save(submission, grading, cells, restored) -> Submission:
             feedback={"outcome": code, "error": error_text},
         )
         if kept is not None:
-            grade.points, grade.comment, grade.graded_by = kept.points, kept.comment, kept.graded_by
+            grade.points, grade.comment, grade.graded_by = (
+                kept.points,
+                kept.comment,
+                kept.graded_by,
+            )
             grade.feedback = {"outcome": "graded", "error": ""}
         grade.save()
     notes = []
     if grading.timed_out:
-        notes.append({"code": "cell_timeout", "params": {"seconds": settings.GRADING_CELL_TIMEOUT, "cells": ", ".join(grading.timed_out)}})
+        notes.append(
+            {
+                "code": "cell_timeout",
+                "params": {
+                    "seconds": settings.GRADING_CELL_TIMEOUT,
+                    "cells": ", ".join(grading.timed_out),
+                },
+            }
+        )
     if grading.kernel_died:
         notes.append({"code": "kernel_died", "params": {}})
     if grading.job_time_exceeded:
-        notes.append({"code": "job_time", "params": {"seconds": settings.GRADING_JOB_TIMEOUT}})
+        notes.append(
+            {"code": "job_time", "params": {"seconds": settings.GRADING_JOB_TIMEOUT}}
+        )
     if grading.output_truncated:
         notes.append({"code": "output_truncated", "params": {}})
     if restored:
-        notes.append({"code": "cells_restored", "params": {"cells": ", ".join(restored)}})
+        notes.append(
+            {"code": "cells_restored", "params": {"cells": ", ".join(restored)}}
+        )
     submission.notes = notes
     submission.seconds = grading.seconds
     submission.status = Submission.Status.GRADED
@@ -373,14 +410,20 @@ def _totals_update(submission: Submission) -> None:
     """Recompute score, maximum, pass and pending manual grading; save; announce."""
     grades = list(submission.cells.all())
     submission.max_score = sum((g.max_points for g in grades), Decimal("0"))
-    submission.score = sum((g.points for g in grades if g.points is not None), Decimal("0"))
+    submission.score = sum(
+        (g.points for g in grades if g.points is not None), Decimal("0")
+    )
     submission.needs_manual_grade = any(g.points is None for g in grades)
     if submission.needs_manual_grade:
-        submission.notes = [n for n in submission.notes if n.get("code") != "manual_pending"]
+        submission.notes = [
+            n for n in submission.notes if n.get("code") != "manual_pending"
+        ]
         submission.notes.append({"code": "manual_pending", "params": {}})
         submission.passed = None
     else:
-        submission.notes = [n for n in submission.notes if n.get("code") != "manual_pending"]
+        submission.notes = [
+            n for n in submission.notes if n.get("code") != "manual_pending"
+        ]
         threshold = submission.max_score * Decimal(submission.lab.pass_mark) / 100
         submission.passed = submission.max_score > 0 and submission.score >= threshold
     submission.save()
@@ -395,7 +438,12 @@ def _totals_update(submission: Submission) -> None:
 
 
 def submission_grade_manual(
-    *, submission: Submission, grade_id: str, points: Decimal, comment: str, grader: User
+    *,
+    submission: Submission,
+    grade_id: str,
+    points: Decimal,
+    comment: str,
+    grader: User,
 ) -> Submission:
     """An instructor's score and comment for one cell; the total follows."""
     with transaction.atomic():
@@ -404,7 +452,9 @@ def submission_grade_manual(
             raise SubmissionError(_("Only a graded submission can be graded by hand."))
         cell = submission.cells.filter(grade_id=grade_id).first()
         if cell is None:
-            raise SubmissionError(_("This notebook has no graded cell “%(id)s”.") % {"id": grade_id})
+            raise SubmissionError(
+                _("This notebook has no graded cell “%(id)s”.") % {"id": grade_id}
+            )
         if not (Decimal("0") <= points <= cell.max_points):
             raise SubmissionError(
                 _("Points must be between 0 and %(max)s.") % {"max": cell.max_points}

@@ -171,7 +171,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a grading is long: don't hoard messages
 # Redis redelivers an unacknowledged message after this; longer than any grading.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
 CELERY_BEAT_SCHEDULE = {
     "submissions-requeue-stuck": {
         "task": "grading.submissions_requeue_stuck",

@@ -29,6 +29,7 @@ urlpatterns += i18n_patterns(
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("learn/", include("courses.urls")),
     path("labs/", include("labs.urls")),
+    path("grading/", include("grading.urls")),
     path("", include(wagtail_urls)),
     prefix_default_language=True,
 )

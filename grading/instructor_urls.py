@@ -1,0 +1,3 @@
+"""URLs of the instructor's gradebook pages (namespace ``grading``)."""
+
+urlpatterns: list = []

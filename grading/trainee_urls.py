@@ -1,0 +1,3 @@
+"""URLs of the trainee's submission pages (namespace ``grading``)."""
+
+urlpatterns: list = []

@@ -77,6 +77,20 @@ def processes(host: str, port: int) -> dict[str, tuple[list[str], dict[str, str]
         ],
         {},
     )
+    # The sweeper (stuck submissions) and other periodic tasks.
+    result["beat"] = (
+        [
+            str(bin_dir / "celery"),
+            "-A",
+            "lms",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(Path(settings.VAR_DIR) / "run" / "celerybeat-schedule"),
+        ],
+        {},
+    )
     if settings.HUB_ENABLED:
         hub_config = Path(settings.BASE_DIR) / "labs" / "jupyterhub_config.py"
         result["hub"] = (

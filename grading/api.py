@@ -1,0 +1,82 @@
+"""Lab submissions in the JSON API: hand a notebook in, follow its grading."""
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from ninja import File, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+
+from grading import selectors, services
+from grading.models import Submission
+from labs.models import Lab
+from lms.accounts.api import api_auth
+from lms.accounts.models import Role
+from lms.accounts.permissions import has_role
+
+router = Router(tags=["grading"])
+
+
+class SubmissionCreated(Schema):
+    id: int
+    status: str
+
+
+class SubmissionOut(Schema):
+    id: int
+    lab: str
+    status: str
+    score: float | None
+    max_score: float | None
+    passed: bool | None
+    feedback_url: str
+    errors: list[str]
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+@router.post(
+    "/labs/{slug}/submissions",
+    response={201: SubmissionCreated, 400: ErrorOut, 403: ErrorOut},
+    auth=api_auth,
+)
+def submission_create(
+    request: HttpRequest, slug: str, notebook: File[UploadedFile | None] = None
+):
+    """Submit the lab: the uploaded ``notebook`` (.ipynb), or, with no file, the
+    notebook saved in the caller's running lab. Grading is queued; follow it with
+    ``GET /submissions/{id}`` or the ``feedback_url`` page."""
+    if not has_role(request.user, Role.TRAINEE):
+        raise HttpError(403, "Only trainees submit labs.")
+    lab = get_object_or_404(Lab, slug=slug, status=Lab.Status.PUBLISHED)
+    try:
+        data = selectors.upload_read(upload=notebook) if notebook else None
+        submission = services.submission_create(
+            user=request.user, lab=lab, data=data, source=Submission.Source.UPLOAD
+        )
+    except services.SubmissionError as error:
+        raise HttpError(400, str(error)) from None
+    return Status(201, {"id": submission.pk, "status": submission.status})
+
+
+@router.get("/submissions/{submission_id}", response=SubmissionOut, auth=api_auth)
+def submission_detail(request: HttpRequest, submission_id: int):
+    """One submission's grading state: the caller's own, or any for instructors."""
+    submission = selectors.submission_visible(
+        user=request.user, submission_id=submission_id
+    )
+    if submission is None:
+        raise HttpError(404, "Not Found")
+    state = services.submission_state(submission)
+    return {
+        "id": state["id"],
+        "lab": state["lab"],
+        "status": state["status"],
+        "score": state["score"],
+        "max_score": state["max_score"],
+        "passed": state["passed"],
+        "feedback_url": reverse("grading:submission_feedback", args=[submission.pk]),
+        "errors": selectors.submission_errors(submission=submission),
+    }

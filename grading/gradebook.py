@@ -169,7 +169,9 @@ def workers_ping(*, timeout: float = 1.0) -> list[str] | None:
     from celery import current_app  # the project's app (lms.celery), set as current
 
     try:
-        replies = current_app.control.ping(timeout=timeout)
+        with current_app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)  # a dead broker: fail fast
+            replies = current_app.control.ping(timeout=timeout, connection=connection)
     except Exception:  # noqa: BLE001 - any broker failure means "unknown"
         log.warning("Could not ping the Celery workers.", exc_info=True)
         return None

@@ -3,8 +3,13 @@ lab's rows (filter, sort, pagination, CSV), "Regrade all", the admin entries."""
 
 import csv
 import io
+import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -15,6 +20,8 @@ from courses.models import Enrolment
 from grading import gradebook, views_instructor
 from grading.models import Submission
 from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PAGES = [
     ("gradebook_index", False),
@@ -181,6 +188,50 @@ def test_index_asks_the_workers_on_request(client, instructor):
 
     assert response.context["queue"].workers == []
     assert "No worker answered" in response.content.decode()
+
+
+def test_index_lists_the_workers_that_answer(client, instructor):
+    """A real `celery worker` on the broker is named on the index when asked. (It
+    consumes a queue of its own, so it never takes a real task.)"""
+    name = f"gradebook-{os.getpid()}@test"
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lms",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "-Q",
+            f"gradebook-test-{os.getpid()}",
+            "-n",
+            name,
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "lms.settings_test"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client.force_login(instructor)
+    try:
+        workers: list[str] = []
+        deadline = time.monotonic() + 60
+        while name not in workers and time.monotonic() < deadline:
+            assert worker.poll() is None, "the worker stopped"
+            response = client.get(_url("gradebook_index") + "?workers=1")
+            workers = response.context["queue"].workers or []
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    assert name in workers
+    assert name in response.content.decode()
 
 
 # --- One lab --------------------------------------------------------------------------

@@ -39,6 +39,11 @@ from lms.accounts.permissions import role_required
 STAFF = (Role.INSTRUCTOR,)
 PER_PAGE = 50
 CSV_CHUNK = 500
+CSV_COLUMNS = [
+    *("username", "display_name", "email", "attempts", "latest_attempt", "status"),
+    *("score", "max_score", "percent", "passed", "needs_manual_grade", "best_score"),
+    *("submitted_at", "submission_id"),
+]
 
 
 # --- Forms ----------------------------------------------------------------------------
@@ -106,11 +111,9 @@ class ManualGradeForm(forms.Form):
         self.order_fields(["grade_id", "points", "comment"])
 
 
-def _points(value: Decimal | None) -> str:
-    """``2`` rather than ``2.00``; ``—`` for none."""
-    if value is None:
-        return "—"
-    return f"{value.normalize():f}"
+def _points(value: Decimal | None, *, none: str = "—") -> str:
+    """``2`` rather than ``2.00``."""
+    return none if value is None else f"{value.normalize():f}"
 
 
 # --- Labs at a glance -----------------------------------------------------------------
@@ -169,30 +172,28 @@ def _query_string(request: HttpRequest, **changes: str) -> str:
     return params.urlencode()
 
 
+def _sort_columns(request: HttpRequest, sort: str) -> dict[str, dict]:
+    """Each sortable column's label, aria-sort state and link (a sorted column's
+    link reverses it)."""
+    columns = {}
+    for key, label in gradebook.SORTS.items():
+        state = {key: "ascending", f"-{key}": "descending"}.get(sort, "")
+        columns[key] = {
+            "label": label,
+            "aria_sort": state,
+            "query": _query_string(
+                request, sort=f"-{key}" if state == "ascending" else key
+            ),
+        }
+    return columns
+
+
 @require_GET
 @role_required(*STAFF)
 def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
     lab = get_object_or_404(Lab, slug=slug)
     form, found = _filtered(request, lab)
     page = Paginator(found["rows"], PER_PAGE).get_page(request.GET.get("page"))
-    sort = found["sort"]
-    columns = []
-    for key, label in gradebook.SORTS.items():
-        ascending = sort == key
-        columns.append(
-            {
-                "key": key,
-                "label": label,
-                "aria_sort": (
-                    "ascending"
-                    if ascending
-                    else "descending"
-                    if sort == f"-{key}"
-                    else ""
-                ),
-                "query": _query_string(request, sort=f"-{key}" if ascending else key),
-            }
-        )
     return render(
         request,
         "grading/instructor/lab.html",
@@ -201,7 +202,7 @@ def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "rows": [gradebook.gradebook_row(user) for user in page],
             "page_obj": page,
-            "columns": {column["key"]: column for column in columns},
+            "columns": _sort_columns(request, found["sort"]),
             "filtered": any([found["query"], found["programme"], found["status"]]),
             "page_query": _query_string(request),
             "live_labels": _live_labels(),
@@ -227,10 +228,6 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _number(value: Decimal | None) -> str:
-    return "" if value is None else f"{value.normalize():f}"
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -245,24 +242,7 @@ def gradebook_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 
     def lines() -> Iterator[str]:
         writer = csv.writer(_Echo())
-        yield writer.writerow(
-            [
-                "username",
-                "display_name",
-                "email",
-                "attempts",
-                "latest_attempt",
-                "status",
-                "score",
-                "max_score",
-                "percent",
-                "passed",
-                "needs_manual_grade",
-                "best_score",
-                "submitted_at",
-                "submission_id",
-            ]
-        )
+        yield writer.writerow(CSV_COLUMNS)
         for user in found["rows"].iterator(chunk_size=CSV_CHUNK):
             row = gradebook.gradebook_row(user)
             yield writer.writerow(
@@ -273,12 +253,12 @@ def gradebook_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
                     row.attempts,
                     row.attempt or "",
                     row.status or gradebook.NOT_SUBMITTED,
-                    _number(row.score),
-                    _number(row.max_score),
+                    _points(row.score, none=""),
+                    _points(row.max_score, none=""),
                     "" if row.percent is None else row.percent,
                     "" if row.passed is None else str(row.passed).lower(),
                     str(row.needs_manual_grade).lower(),
-                    _number(row.best_score),
+                    _points(row.best_score, none=""),
                     row.submitted_at.isoformat() if row.submitted_at else "",
                     row.submission_id or "",
                 ]

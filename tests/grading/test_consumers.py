@@ -2,9 +2,9 @@
 receive each submission's state change as the services announce it.
 
 The tests are sync functions that run the websocket through ``async_to_sync``: the
-consumer's ``database_sync_to_async`` lookups then run in the test's own thread,
-inside its transaction, so the rolled-back fixtures are visible and no
-transactional (database-emptying) test is needed.
+consumer's ``database_sync_to_async`` lookups then run in the test's own thread, on
+its connection, inside its transaction, so the rolled-back fixtures are visible and
+no transactional (database-emptying) test is needed.
 """
 
 import pytest
@@ -20,6 +20,15 @@ from lms.routing import websocket_urlpatterns
 from tests.factories import UserFactory
 
 ROUTER = URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_tests_connection(monkeypatch):
+    """channels closes "old" connections around each ``database_sync_to_async``
+    call, as a server should between events. Here that connection is the test's
+    own, inside the transaction rolled back after the test: closing it would end
+    the test's transaction, so it stays open."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
 
 
 def _connect(user, slug: str = "grading-lab") -> tuple[bool, int | None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from grading import sandbox
+from grading import executor, sandbox
 from labs.models import Lab
 from labs.nbgrader import COURSE_ID, NbgraderError, _api, assignment_generate
 from labs.services import lab_source_dir
@@ -168,6 +169,7 @@ class CellOutcome:
     max_points: float
     error_name: str = ""
     error_value: str = ""
+    error_hidden: bool = False  # raised at a hidden test line: show no details
 
 
 @dataclass
@@ -177,32 +179,19 @@ class Grading:
     ok: bool  # nbgrader ran to the end (else ``error`` says why)
     cells: list[CellOutcome] = field(default_factory=list)
     kernel_died: bool = False
+    kernel_stuck: str = ""  # the cell that ignored the interrupt at its time limit
     timed_out: list[str] = field(default_factory=list)  # grade ids of timed-out cells
     job_time_exceeded: bool = False
     output_truncated: bool = False
+    guard_failed: list[str] = field(default_factory=list)  # tests not run
+    started: bool = False  # some cell of the notebook ran
     error: str = ""
     log: str = ""
     seconds: float = 0.0
 
 
-@dataclass
-class _Job:
-    """State the executor shares with the adapter while one notebook runs."""
-
-    deadline: float
-    kernel_died: bool = False
-    job_time_exceeded: bool = False
-    output_bytes: int = 0
-    output_truncated: bool = False
-    timed_out: list[str] = field(default_factory=list)
-
-
-_job: _Job | None = None
-
-
 def submission_grade(*, lab: Lab, notebook: bytes, name: str = "submission") -> Grading:
     """Autograde one submitted notebook of ``lab`` in a throw-away course directory."""
-    global _job
     started = time.monotonic()
     template = template_ensure(lab)
     with sandbox.Sandbox.open(name=name) as box:
@@ -217,25 +206,27 @@ def submission_grade(*, lab: Lab, notebook: bytes, name: str = "submission") -> 
         os.chmod(root / "submitted", 0o700)
         (submitted / lab.notebook).write_bytes(notebook)
 
+        api = _api(
+            root, cell_timeout=settings.GRADING_CELL_TIMEOUT, extra=_grading_config()
+        )
         sandbox.current = box
-        _job = _Job(deadline=started + settings.GRADING_JOB_TIMEOUT)
         try:
-            api = _api(
-                root,
-                cell_timeout=settings.GRADING_CELL_TIMEOUT,
-                extra=_grading_config(),
-            )
-            result = api.autograde(lab.slug, STUDENT, force=True, create=True)
-            job = _job
+            with executor.job_run(
+                seconds=settings.GRADING_JOB_TIMEOUT - (time.monotonic() - started),
+                box=box,
+            ) as job:
+                result = api.autograde(lab.slug, STUDENT, force=True, create=True)
         finally:
             sandbox.current = None
-            _job = None
         grading = Grading(
             ok=bool(result.get("success")),
             kernel_died=job.kernel_died,
+            kernel_stuck=job.kernel_stuck,
             timed_out=job.timed_out,
             job_time_exceeded=job.job_time_exceeded,
             output_truncated=job.output_truncated,
+            guard_failed=job.guard_failed,
+            started=job.cells_started > 0,
             error=result.get("error") or "",
             log=result.get("log") or "",
         )
@@ -263,7 +254,7 @@ def _cells_read(root: Path, lab: Lab, cells: LabCells) -> list[CellOutcome]:
                 points = None
             else:
                 points = float(grade.auto_score or 0)
-            name, value = errors.get(cell.grade_id, ("", ""))
+            name, value, hidden = errors.get(cell.grade_id, ("", "", False))
             outcomes.append(
                 CellOutcome(
                     cell.grade_id,
@@ -272,186 +263,62 @@ def _cells_read(root: Path, lab: Lab, cells: LabCells) -> list[CellOutcome]:
                     float(grade.max_score),
                     name,
                     value,
+                    hidden,
                 )
             )
     return outcomes
 
 
-def _errors_read(path: Path) -> dict[str, tuple[str, str]]:
-    """The first error of each graded cell in the graded notebook."""
-    found: dict[str, tuple[str, str]] = {}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+
+def _hidden_line_numbers(source: str) -> set[int]:
+    """1-based numbers of the lines inside (and marking) hidden test blocks."""
+    numbers, inside = set(), False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if HIDDEN_BEGIN in line:
+            inside = True
+        if inside:
+            numbers.add(number)
+        if HIDDEN_END in line:
+            inside = False
+    return numbers
+
+
+def _errors_read(path: Path) -> dict[str, tuple[str, str, bool]]:
+    """The first error of each graded cell in the graded notebook: its name, value,
+    and whether it was raised at a hidden test line (or may have been: a cell with
+    hidden tests whose traceback does not say where counts as hidden)."""
+    found: dict[str, tuple[str, str, bool]] = {}
     try:
         notebook = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return found
     for cell in notebook.get("cells", []):
         grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        if not grade_id:
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        hidden_lines = _hidden_line_numbers(source)
         for output in cell.get("outputs", []):
-            if grade_id and output.get("output_type") == "error":
-                found.setdefault(
-                    grade_id,
-                    (str(output.get("ename", "")), str(output.get("evalue", ""))),
-                )
-    return found
-
-
-# --- The executor -----------------------------------------------------------------
-
-
-GUARD_SETUP = r"""
-def _silkroute_guard_setup():
-    import builtins, sys, types
-    ip = get_ipython()
-    shell_class = type(ip)
-    saved = {
-        "events": {k: list(v) for k, v in ip.events.callbacks.items()},
-        "cleanup": list(ip.input_transformers_cleanup),
-        "post": list(ip.input_transformers_post),
-        "ast": list(ip.ast_transformers),
-        "excepthook": sys.excepthook,
-        "methods": {
-            name: getattr(shell_class, name)
-            for name in ("showtraceback", "showsyntaxerror", "_showtraceback",
-                         "run_cell", "run_cell_async", "run_ast_nodes", "run_code",
-                         "transform_cell", "transform_ast")
-            if hasattr(shell_class, name)
-        },
-    }
-    def restore():
-        ip.events.callbacks.clear()
-        ip.events.callbacks.update({k: list(v) for k, v in saved["events"].items()})
-        ip.input_transformers_cleanup[:] = saved["cleanup"]
-        ip.input_transformers_post[:] = saved["post"]
-        ip.ast_transformers[:] = saved["ast"]
-        sys.excepthook = saved["excepthook"]
-        for name, method in saved["methods"].items():
-            setattr(shell_class, name, method)
-            ip.__dict__.pop(name, None)
-    module = types.ModuleType("_silkroute_guard")
-    module.restore = restore
-    sys.modules["_silkroute_guard"] = module
-_silkroute_guard_setup()
-del _silkroute_guard_setup
-"""
-GUARD_RESTORE = "__import__('sys').modules['_silkroute_guard'].restore()"
-
-_executor_class = None
-
-
-def _executor() -> type:
-    """nbgrader's Execute, made to run in the sandbox and to hold the job's limits.
-
-    Built on first use: importing nbgrader is slow.
-    """
-    global _executor_class
-    if _executor_class is not None:
-        return _executor_class
-    from jupyter_core.utils import ensure_async
-    from nbclient.exceptions import DeadKernelError
-    from nbformat.v4 import new_output
-    from nbgrader.preprocessors import Execute
-
-    def error(ename: str, evalue: str):
-        return new_output(
-            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
-        )
-
-    class SandboxExecute(Execute):
-        """Adds to nbgrader's Execute (which already records an error reply whose
-        traceback was hidden): a time budget for the whole notebook, a cap on output
-        kept, a dead kernel turned into failed cells, and IPython's hooks reset to
-        their state at kernel start before every test cell, so trainee code cannot
-        see or rewrite the tests as they run."""
-
-        def __init__(self, **kwargs: Any):
-            kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager
-            super().__init__(**kwargs)
-
-        def preprocess(self, nb, resources=None, km=None):
-            path = (resources or {}).get("metadata", {}).get("path")
-            if path and sandbox.current is not None:
-                sandbox.current.workdir_share(Path(path))
-            return super().preprocess(nb, resources, km)
-
-        def _get_timeout(self, cell):
-            timeout = super()._get_timeout(cell)
-            if _job is None or timeout is None:
-                return timeout
-            return max(1, min(timeout, int(_job.deadline - time.monotonic()) + 1))
-
-        async def async_execute_cell(
-            self, cell, cell_index, execution_count=None, store_history=True
-        ):
-            job = _job
-            if cell.cell_type != "code" or not cell.source.strip() or job is None:
-                return await super().async_execute_cell(
-                    cell, cell_index, execution_count, store_history
-                )
-            if job.kernel_died:
-                cell.outputs = [error("KernelDied", "not run: the kernel had stopped")]
-                return cell
-            if time.monotonic() >= job.deadline:
-                job.job_time_exceeded = True
-                cell.outputs = [
-                    error(
-                        "JobTimeLimit", "not run: the notebook's time limit was reached"
-                    )
-                ]
-                return cell
-            try:
-                if cell_index == 0 or not getattr(self, "_guard_ready", False):
-                    await self._silent(GUARD_SETUP)
-                    self._guard_ready = True
-                meta = cell.metadata.get("nbgrader", {})
-                if meta.get("grade") and not meta.get("solution"):
-                    await self._silent(GUARD_RESTORE)
-                result = await super().async_execute_cell(
-                    cell, cell_index, execution_count, store_history
-                )
-            except DeadKernelError:
-                job.kernel_died = True
-                cell.outputs = [
-                    error(
-                        "KernelDied",
-                        "the kernel stopped (it crashed, exited or went over a limit)",
-                    )
-                ]
-                return cell
-            for output in cell.outputs:
-                if (
-                    output.get("output_type") == "error"
-                    and output.get("ename") == "CellTimeoutError"
-                ):
-                    job.timed_out.append(
-                        cell.metadata.get("nbgrader", {}).get("grade_id")
-                        or f"cell {cell_index + 1}"
-                    )
-            return result
-
-        async def _silent(self, code: str) -> None:
-            msg_id = await ensure_async(
-                self.kc.execute(code, silent=True, store_history=False)
+            if output.get("output_type") != "error":
+                continue
+            traceback = _ANSI.sub(
+                "", "\n".join(map(str, output.get("traceback") or []))
             )
-            await self.async_wait_for_reply(msg_id)
-
-        def output(self, outs, msg, display_id, cell_index):
-            job = _job
-            if job is not None:
-                size = len(json.dumps(msg.get("content", {}), default=str))
-                job.output_bytes += size
-                if job.output_bytes > settings.GRADING_MAX_OUTPUT_KB * 1024:
-                    if not job.output_truncated:
-                        job.output_truncated = True
-                        outs.append(
-                            new_output(
-                                "stream", name="stderr", text="[output truncated]\n"
-                            )
-                        )
-                    return None
-            return super().output(outs, msg, display_id, cell_index)
-
-    _executor_class = SandboxExecute
-    return SandboxExecute
+            where = _CELL_LINE.search(traceback)
+            hidden = (
+                int(where.group(1)) in hidden_lines if where else bool(hidden_lines)
+            )
+            found[grade_id] = (
+                str(output.get("ename", "")),
+                str(output.get("evalue", "")),
+                hidden,
+            )
+            break
+    return found
 
 
 def _grading_config() -> dict[str, Any]:
@@ -467,7 +334,7 @@ def _grading_config() -> dict[str, Any]:
     return {
         "Autograde": {
             "autograde_preprocessors": [
-                _executor(),
+                executor.executor_class(),
                 IgnorePattern,
                 ClearMetadataPreprocessor,
                 LimitOutput,

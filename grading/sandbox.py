@@ -49,6 +49,7 @@ from jupyter_client.manager import AsyncKernelManager
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 (hidden, not used)
 
 
 class SandboxError(Exception):
@@ -91,6 +92,7 @@ class Sandbox:
     uid: int | None = None
     _lock_fd: int | None = None
     cgroups: list[Path] = field(default_factory=list)
+    kernel_pids: list[int] = field(default_factory=list)  # each leads its session
 
     # -- set-up ------------------------------------------------------------------
 
@@ -186,11 +188,16 @@ class Sandbox:
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
+            "MALLOC_ARENA_MAX": "2",  # fewer address-space reservations per thread
             "JPY_PARENT_PID": "",
         }
 
     def _rlimit_args(self) -> list[str]:
         memory = settings.GRADING_MEMORY_MB << 20
+        if any(group.parent.parent.name == "memory" for group in self.cgroups):
+            # The cgroup bounds what is really used; address space also counts
+            # reservations (thread stacks, malloc arenas), so give it room.
+            memory = max(memory * 4, memory + (2048 << 20))
         # RLIMIT_NPROC counts every process of the uid: only meaningful for a job uid.
         nproc = [f"--nproc={settings.GRADING_MAX_PROCESSES}"] if self.uid else []
         return [
@@ -203,39 +210,94 @@ class Sandbox:
             "--",
         ]
 
+    def _hidden(self) -> tuple[list[Path], list[Path]]:
+        """Folders the kernel sees empty, and files it sees as /dev/null.
+
+        The whole project folder goes (the lab sources, ``.git`` with their history,
+        ``.env``, ``var/``), as do the site's state wherever it is configured, local
+        service sockets (``/run``) and the shared scratch folders, so nothing one
+        job leaves in ``/tmp`` is there for the next job with the same uid.
+        """
+        folders = [
+            settings.BASE_DIR,
+            settings.VAR_DIR,
+            settings.LABS_SOURCE_DIR,
+            settings.MEDIA_ROOT,
+            getattr(settings, "HUB_STATE_DIR", settings.VAR_DIR),
+            "/run",
+            "/root",
+            "/home",
+            *SCRATCH,
+        ]
+        files = [Path(settings.BASE_DIR) / ".env"]
+        for database in settings.DATABASES.values():
+            if "sqlite" in database.get("ENGINE", ""):
+                for name in (
+                    database.get("NAME"),
+                    database.get("TEST", {}).get("NAME"),
+                ):
+                    if name and str(name) != ":memory:":
+                        files += [Path(f"{name}{end}") for end in ("", "-wal", "-shm")]
+        return [Path(f).resolve() for f in folders], [f.resolve() for f in files]
+
+    def _mount_script(self) -> list[str]:
+        """Shell lines run as root in the new mount namespace, before dropping to
+        the job's uid: empty the hidden folders, keeping the interpreter (read-only)
+        and the job's own folder where they were."""
+        q = shlex.quote
+        folders, files = self._hidden()
+
+        def covered(path: Path, by: list[Path]) -> bool:
+            return any(path != f and path.is_relative_to(f) for f in by)
+
+        keep = [
+            (Path(p).resolve(), read_only)
+            for p, read_only in (
+                (sys.base_prefix, True),
+                (sys.prefix, True),
+                (self.job_dir, False),
+            )
+        ]
+        kept = dict(keep)
+        keep = [
+            (path, read_only)
+            for path, read_only in kept.items()
+            if any(path.is_relative_to(f) for f in folders)
+            and not covered(path, list(kept))
+        ]
+        # /run is hidden first: its new empty tmpfs holds the kept folders meanwhile.
+        lines = ["set -e", "mount -t tmpfs -o size=1m,mode=0755 hidden /run"]
+        for number, (path, read_only) in enumerate(keep):
+            lines += [
+                f"mkdir /run/keep{number}",
+                f"mount --rbind {q(str(path))} /run/keep{number}",
+            ]
+            if read_only:
+                lines.append(f"mount -o remount,bind,ro /run/keep{number}")
+        for folder in folders:
+            if folder == Path("/run") or covered(folder, folders):
+                continue
+            if not folder.is_dir():
+                continue
+            scratch = str(folder) in SCRATCH
+            options = "size=64m,mode=1777" if scratch else "size=16k,mode=0755"
+            lines.append(f"mount -t tmpfs -o {options} hidden {q(str(folder))}")
+        for number, (path, _read_only) in enumerate(keep):
+            lines += [
+                f"mkdir -p {q(str(path))}",
+                f"mount --move /run/keep{number} {q(str(path))}",
+            ]
+        for file in files:
+            if file.is_file() and not any(file.is_relative_to(f) for f in folders):
+                lines.append(f"mount --bind /dev/null {q(str(file))}")
+        lines.append('exec "$@"')
+        return lines
+
     def wrap(self, command: list[str]) -> list[str]:
         """The kernel command, run inside the sandbox."""
         if self.mode != "strict":
             return (self._rlimit_args() if shutil.which("prlimit") else []) + command
-        hide = [
-            Path(settings.VAR_DIR),
-            Path(settings.LABS_SOURCE_DIR),
-            Path("/run"),
-            Path("/root"),
-        ]
-        # The interpreter may live under a hidden folder (e.g. pyenv under /root):
-        # keep a read-only view of it aside, then put it back over the empty mount.
-        python = Path(sys.base_prefix).resolve()
-        exposed = [p for p in hide if python.is_relative_to(p)]
-        keep = self.job_dir / "python"
-        q = shlex.quote
-        lines = ["set -e"]
-        if exposed:
-            keep.mkdir(mode=0o755, exist_ok=True)
-            lines.append(f"mount --bind {q(str(python))} {q(str(keep))}")
-            lines.append(f"mount -o remount,bind,ro {q(str(keep))}")
-        for path in hide:
-            if path.is_dir() and not self.job_dir.is_relative_to(path):
-                lines.append(
-                    f"mount -t tmpfs -o size=16k,mode=0755 hidden {q(str(path))}"
-                )
-        if exposed:
-            lines.append(f"mkdir -p {q(str(python))}")
-            lines.append(f"mount --move {q(str(keep))} {q(str(python))}")
-        env_file = Path(settings.BASE_DIR) / ".env"
-        if env_file.is_file():
-            lines.append(f"mount --bind /dev/null {q(str(env_file))}")
-        lines.append('exec "$@"')
+        lines = self._mount_script()
         inner = [
             *self._rlimit_args(),
             "setpriv",
@@ -279,12 +341,23 @@ class Sandbox:
 
     # -- tear-down ---------------------------------------------------------------
 
-    def close(self) -> None:
-        """Kill whatever the job left running, then remove its folder and uid lock."""
+    def kill_processes(self) -> None:
+        """SIGKILL everything this job runs: its uid's processes, its cgroups'
+        members and (without a uid) the kernel's process group. Safe to call from
+        another thread, and more than once."""
         if self.uid is not None:
             _kill_uid(self.uid)
         for group in self.cgroups:
             _cgroup_kill(group)
+        if self.uid is None:  # a process group id is not reused while it has members
+            for pid in self.kernel_pids:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Kill whatever the job left running, then remove its folder and uid lock."""
+        self.kill_processes()
+        for group in self.cgroups:
             _rmdir(group)
         shutil.rmtree(self.job_dir, ignore_errors=True)
         if self._lock_fd is not None:
@@ -361,6 +434,8 @@ class SandboxKernelManager(AsyncKernelManager):
             raise SandboxError("No grading sandbox is open in this process.")
         box.connection_file_hand_over(self.connection_file)
         kw["env"] = box.env()
-        if box.mode != "strict":
-            kw["start_new_session"] = True
+        kw["start_new_session"] = True
         await super()._async_launch_kernel(box.wrap(kernel_cmd), **kw)
+        pid = getattr(self.provisioner, "pid", None)
+        if pid:
+            box.kernel_pids.append(pid)

@@ -49,7 +49,12 @@ class SubmissionError(Exception):
 
 
 class GradingInfraError(Exception):
-    """Grading could not run for a reason that is not the trainee's: worth a retry."""
+    """Grading could not run for a reason that is not the trainee's: worth a retry.
+
+    ``str()`` is one of our own short phrases, safe to store where the trainee
+    reads it (never the notebook's content, which holds the hidden tests); the
+    technical details go to the worker's log only.
+    """
 
 
 def gradebook_group(lab_id: int) -> str:
@@ -291,10 +296,26 @@ def submission_autograde(*, submission_id: int) -> Submission | None:
         return submission
     except (OSError, SandboxError, NbgraderError) as error:
         _release(submission)
-        raise GradingInfraError(str(error)) from error
-    if not grading.ok and not grading.kernel_died:
+        reason = (
+            "the grading sandbox could not be set up"
+            if isinstance(error, SandboxError)
+            else "the lab's grading files could not be prepared"
+        )
+        log.exception("Submission %s: %s.", submission.pk, reason)
+        raise GradingInfraError(reason) from error
+    if not grading.ok:
         _release(submission)
-        raise GradingInfraError(grading.error[-2000:] or "nbgrader failed")
+        log.error(
+            "Submission %s: nbgrader failed (cells ran: %s): %s",
+            submission.pk,
+            grading.started,
+            grading.error[-4000:],
+        )
+        raise GradingInfraError(
+            "the Python kernel did not start"
+            if "KernelStartError" in grading.error + grading.log
+            else "nbgrader failed"
+        )
     return _grades_save(submission, grading, cells, restored)
 
 
@@ -318,6 +339,41 @@ def submission_fail(*, submission_id: int, reason: str) -> None:
             _error(submission, reason[:2000])
 
 
+def _cell_outcome(cell, outcome, hidden_lines: list[str]):
+    """(outcome code, points, error text) of one graded cell, fit for the trainee.
+
+    A failure raised at a hidden test line shows only the error's name; every other
+    error text is filtered for hidden test lines anyway.
+    """
+    from grading import executor
+
+    if outcome is None:
+        return "not_run", Decimal("0"), ""
+    if outcome.points is None:
+        return "pending", None, ""
+    points = Decimal(str(outcome.points))
+    if cell.kind == CellGrade.Kind.MANUAL:  # scored without an instructor: blank
+        return "unanswered", points, ""
+    name = outcome.error_name
+    special = {
+        executor.NOT_RUN: "not_run",
+        "JobTimeLimit": "not_run",
+        executor.KERNEL_DIED: "kernel_died",
+        executor.CELL_TIMEOUT: "timeout",
+        executor.GUARD_FAILED: "guard",
+    }
+    if name in special:
+        return special[name], points, ""
+    if not name and points >= Decimal(str(outcome.max_points)):
+        return "passed", points, ""
+    if outcome.error_hidden:
+        return "failed_hidden", points, name[:100]
+    error_text = feedback.error_summary(
+        name, outcome.error_value, hidden_lines=hidden_lines
+    )
+    return "failed", points, error_text
+
+
 @transaction.atomic
 def _grades_save(submission, grading, cells, restored) -> Submission:
     submission = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -333,27 +389,7 @@ def _grades_save(submission, grading, cells, restored) -> Submission:
     submission.cells.all().delete()
     for cell in cells.graded:
         outcome = outcomes.get(cell.grade_id)
-        points: Decimal | None = Decimal("0")
-        error_text = ""
-        if (
-            grading.kernel_died
-            and (outcome is None or outcome.error_name == "KernelDied")
-            or outcome is None
-        ):
-            code = "not_run"
-        elif outcome.points is None:
-            code, points = "pending", None
-        else:
-            points = Decimal(str(outcome.points))
-            if outcome.error_name == "CellTimeoutError":
-                code = "timeout"
-            elif points >= Decimal(str(outcome.max_points)) and not outcome.error_name:
-                code = "passed"
-            else:
-                code = "failed_hidden" if cell.hidden else "failed"
-            error_text = feedback.error_summary(
-                outcome.error_name, outcome.error_value, hidden_lines=cells.hidden_lines
-            )
+        code, points, error_text = _cell_outcome(cell, outcome, cells.hidden_lines)
         kept = manual_kept.get(cell.grade_id)
         grade = CellGrade(
             submission=submission,
@@ -386,12 +422,26 @@ def _grades_save(submission, grading, cells, restored) -> Submission:
         )
     if grading.kernel_died:
         notes.append({"code": "kernel_died", "params": {}})
+    if grading.kernel_stuck:
+        notes.append({"code": "kernel_stuck", "params": {"cell": grading.kernel_stuck}})
     if grading.job_time_exceeded:
         notes.append(
             {"code": "job_time", "params": {"seconds": settings.GRADING_JOB_TIMEOUT}}
         )
+    if grading.guard_failed:
+        notes.append(
+            {
+                "code": "guard_failed",
+                "params": {"cells": ", ".join(grading.guard_failed)},
+            }
+        )
     if grading.output_truncated:
-        notes.append({"code": "output_truncated", "params": {}})
+        notes.append(
+            {
+                "code": "output_truncated",
+                "params": {"kb": settings.GRADING_MAX_OUTPUT_KB},
+            }
+        )
     if restored:
         notes.append(
             {"code": "cells_restored", "params": {"cells": ", ".join(restored)}}

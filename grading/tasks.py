@@ -1,6 +1,7 @@
 """Grading tasks: thin, idempotent, named after the services they call."""
 
 from celery import shared_task
+from django.utils.translation import gettext as _
 
 from grading import services
 
@@ -27,7 +28,12 @@ def submission_autograde(self, submission_id: int) -> None:
         if self.request.retries >= self.max_retries:
             services.submission_fail(
                 submission_id=submission_id,
-                reason=f"Grading could not run: {error}"[:2000],
+                reason=_(
+                    "Grading could not run because of a problem on our side "
+                    "(%(reason)s). Your attempt does not count; an instructor can "
+                    "grade it again."
+                )
+                % {"reason": error},
             )
             return
         raise self.retry(exc=error, countdown=5 * 2**self.request.retries) from error

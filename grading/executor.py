@@ -203,6 +203,7 @@ def executor_class() -> type:
         """nbgrader's Execute with the sandbox, limits and guard of this module."""
 
         startup_timeout = 30  # a kernel that does not answer by then is broken
+        shutdown_kernel = "immediate"  # a used kernel is killed, never waited for
 
         def __init__(self, **kwargs: Any):
             kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager

@@ -40,6 +40,10 @@ def _ids(notebook: dict) -> list[str]:
     return ids
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{-(-size // 1024)} KB"
+
+
 def notebook_check(*, lab: Lab, data: bytes) -> dict:
     """The parsed notebook if ``data`` is a valid notebook of ``lab``; else why not."""
     limit = settings.SUBMISSION_MAX_BYTES
@@ -47,8 +51,8 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
         raise NotebookInvalid(_("The file is empty."))
     if len(data) > limit:
         raise NotebookInvalid(
-            _("The notebook is %(size).1f MB; the limit is %(limit).1f MB.")
-            % {"size": len(data) / 2**20, "limit": limit / 2**20}
+            _("The notebook is %(size)s; the limit is %(limit)s.")
+            % {"size": _megabytes(len(data)), "limit": _megabytes(limit)}
         )
     try:
         parsed = json.loads(data.decode("utf-8"))
@@ -84,7 +88,8 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             _("The notebook is damaged (not valid nbformat 4): %(reason)s")
             % {"reason": message}
         ) from error
-    expected = set(_ids(release_notebook(lab)))
+    release = release_notebook(lab)
+    expected = set(_ids(release))
     found = set(_ids(parsed))
     if not found:
         raise NotebookInvalid(
@@ -94,8 +99,10 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             )
             % {"lab": lab.localized_title}
         )
-    if len(found & expected) * 2 < len(expected) or len(found - expected) > len(
-        found & expected
+    if (
+        len(found & expected) * 2 < len(expected)
+        or len(found - expected) > len(found & expected)
+        or not _locked_cells_match(release, parsed)
     ):
         raise NotebookInvalid(
             _(
@@ -105,6 +112,26 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             % {"lab": lab.localized_title}
         )
     return parsed
+
+
+def _locked_cells_match(release: dict, notebook: dict) -> bool:
+    """Most of the release's locked cells that the notebook has are unchanged.
+
+    Labs share cell ids (``setup``, ``intro``…), so ids alone do not tell another
+    lab's notebook apart; its locked cells (text, setup, tests) do.
+    """
+    submitted = {}
+    for cell in notebook.get("cells", []):
+        grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        if grade_id:
+            submitted.setdefault(grade_id, _source(cell))
+    shared = same = 0
+    for cell in release.get("cells", []):
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("locked") and meta.get("grade_id") in submitted:
+            shared += 1
+            same += submitted[meta["grade_id"]] == _source(cell)
+    return same * 2 >= shared
 
 
 def notebook_mend(*, lab: Lab, notebook: dict) -> tuple[dict, list[str]]:

@@ -154,7 +154,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 times out socket reads after 5 s by default, the same time
+            # channels_redis blocks waiting for a message: a busy machine then kills
+            # a consumer's receive loop. Reads may take longer than that wait.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env.str("CHANNEL_PREFIX", default="lms"),
         },
     }

@@ -22,7 +22,7 @@ if REDIS_IS_PRIVATE:  # noqa: F405
         )
     )
     REDIS_URL = f"unix://{REDIS_SOCKET}"
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = REDIS_URL
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
     CACHES["default"]["LOCATION"] = str(REDIS_SOCKET.with_suffix(".cache"))
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405

@@ -1,7 +1,7 @@
 """Live events cross processes: a group_send in another process reaches a websocket."""
 
+import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +15,8 @@ from lms.consumers import NotificationsConsumer
 ROOT = Path(__file__).resolve().parents[2]
 
 SEND = """
+import django
+django.setup()
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 async_to_sync(get_channel_layer().group_send)(
@@ -33,16 +35,23 @@ async def test_event_sent_from_another_process_reaches_the_websocket(trainee):
     communicator.scope["user"] = trainee
     connected, _ = await communicator.connect()
     assert connected
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "lms.settings_test"}
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "shell", "-c", SEND.format(user_id=trainee.pk)],
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "lms.settings_test",
+        "PYTHONPATH": str(ROOT),
+    }
+    # Awaited, not blocking: the consumer keeps reading the channel layer meanwhile.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SEND.format(user_id=trainee.pk),
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert result.returncode == 0, result.stderr
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
     message = await communicator.receive_json_from(timeout=10)
     assert message == {"type": "notify", "data": {"text": "graded", "score": 9}}
     await communicator.disconnect()

@@ -171,6 +171,19 @@ class SelfCheck:
     report: str
 
 
+def _manual_points(notebook: Path) -> float:
+    """Points of the cells an instructor grades (nbgrader: grade and solution, or a
+    graded markdown cell): autograde leaves them at zero."""
+    total = 0.0
+    for cell in json.loads(notebook.read_text(encoding="utf-8")).get("cells", []):
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("grade") and (
+            meta.get("solution") or cell.get("cell_type") == "markdown"
+        ):
+            total += float(meta.get("points", 0))
+    return total
+
+
 def _self_check(lab: Lab, workdir: Path) -> tuple[SelfCheck, Path | None]:
     """Generate the release, then autograde the solution and the blank release.
 
@@ -195,27 +208,36 @@ def _self_check(lab: Lab, workdir: Path) -> tuple[SelfCheck, Path | None]:
         return SelfCheck(False, str(error)), None
     lines.append("Release generated.")
 
+    # Manually graded answers score nothing until an instructor grades them; the
+    # source's own answers are the model answers, so they count at full marks.
+    manual = _manual_points(course_source / lab.notebook)
     for student, folder in (("solution", course_source), ("release", release)):
         submitted = workdir / "submitted" / student / lab.slug
         shutil.copytree(folder, submitted)
         result = submission_autograde(
             root=workdir, assignment=lab.slug, student=student
         )
+        score = result.score + (manual if student == "solution" else 0.0)
         lines.append(
             f"{student}: autograde {'ran' if result.success else 'FAILED'}, "
-            f"score {result.score:g} of {result.max_score:g}"
+            f"score {score:g} of {result.max_score:g}"
         )
         if not result.success:
             lines.append(result.error or result.log)
             return SelfCheck(False, "\n".join(lines)), None
         if student == "solution":
+            if manual:
+                lines.append(
+                    f"({result.score:g} autograded; {manual:g} in manually graded "
+                    "answers, counted at full marks for the model answers)"
+                )
             if result.max_score != float(lab.points):
                 lines.append(
                     f"The notebook's graded cells total {result.max_score:g} points, "
                     f"but the lab says {lab.points:g}."
                 )
                 return SelfCheck(False, "\n".join(lines)), None
-            if result.score != result.max_score:
+            if result.score != result.max_score - manual:
                 lines.append("The solutions do not earn full marks.")
                 return SelfCheck(False, "\n".join(lines)), None
         elif result.score >= result.max_score * lab.pass_mark / 100:

@@ -1,3 +1,6 @@
+"""The grading services end to end: submit, grade in the sandbox, store, grade by
+hand, fail safely."""
+
 from grading import services
 from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 
@@ -5,6 +8,7 @@ from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 def test_a_right_notebook_is_graded_with_the_manual_cell_pending(
     grading_lab, trainee, queued, django_capture_on_commit_callbacks
 ):
+    """Queued after commit; both tests pass; the manual answer waits, so no verdict."""
     with django_capture_on_commit_callbacks(execute=True):
         submission = services.submission_create(
             user=trainee,
@@ -19,3 +23,76 @@ def test_a_right_notebook_is_graded_with_the_manual_cell_pending(
     assert cells["double_tests"].points == 2 and cells["mean_tests"].points == 2
     assert cells["explain"].points is None
     assert graded.needs_manual_grade and graded.passed is None
+
+
+def test_grading_twice_is_a_no_op(grading_lab, trainee, queued):
+    """A duplicate message for a graded submission changes nothing."""
+    submission = services.submission_create(
+        user=trainee, lab=grading_lab, data=as_bytes(notebook_with(grading_lab, RIGHT))
+    )
+    graded = services.submission_autograde(submission_id=submission.pk)
+    assert services.submission_autograde(submission_id=submission.pk) is None
+    graded.refresh_from_db()
+    assert graded.status == "graded" and graded.deliveries == 1
+
+
+def test_an_instructor_grades_the_manual_cell_and_the_total_follows(
+    grading_lab, trainee, instructor, queued
+):
+    """The pending answer gets its points; score, pass and notes are updated."""
+    from decimal import Decimal
+
+    submission = services.submission_create(
+        user=trainee, lab=grading_lab, data=as_bytes(notebook_with(grading_lab, RIGHT))
+    )
+    services.submission_autograde(submission_id=submission.pk)
+    graded = services.submission_grade_manual(
+        submission=submission,
+        grade_id="explain",
+        points=Decimal("1"),
+        comment="Clear.",
+        grader=instructor,
+    )
+    assert graded.score == 5 and graded.passed is True
+    assert not graded.needs_manual_grade
+    assert "manual_pending" not in [n["code"] for n in graded.notes]
+
+
+def test_an_infrastructure_failure_ends_as_error_with_a_safe_message(
+    grading_lab, trainee, queued, settings
+):
+    """A kernel that never starts: the task retries, then records `error` with our
+    own reason, never notebook content; the attempt does not count."""
+    from grading import tasks
+    from grading.nbgrader import template_cells, template_ensure
+
+    settings.GRADING_MEMORY_MB = 8  # no room for Python: the kernel cannot start
+    settings.GRADING_MAX_DELIVERIES = 10
+    submission = services.submission_create(
+        user=trainee, lab=grading_lab, data=as_bytes(notebook_with(grading_lab, RIGHT))
+    )
+    tasks.submission_autograde.apply(args=[submission.pk])
+    submission.refresh_from_db()
+    assert submission.status == "error"
+    assert submission.error.startswith("Grading could not run because of a problem")
+    assert "the Python kernel did not start" in submission.error
+    for line in template_cells(template_ensure(grading_lab)).hidden_lines:
+        assert line not in submission.error
+    assert services.attempts_used(user=trainee, lab=grading_lab) == 0
+
+
+def test_a_lab_with_a_manual_cell_passes_its_self_check(db, settings, tmp_path):
+    """The self-check wants full marks on the autograded cells; the manual cell's
+    points count in the maximum, which must still equal the lab's points."""
+    from labs.models import Lab
+    from labs.services import lab_publish, labs_import
+    from tests.grading.conftest import DATA
+
+    settings.VAR_DIR = tmp_path / "var"
+    settings.LABS_SOURCE_DIR = DATA
+    lab = next(lab for lab in labs_import(publish=False) if lab.slug == "grading-lab")
+    lab_publish(lab=lab)
+    assert lab.status == Lab.Status.PUBLISHED, lab.check_log
+    assert "solution: autograde ran, score 5 of 5" in lab.check_log
+    assert "4 autograded; 1 in manually graded answers" in lab.check_log
+    assert "release: autograde ran, score 0 of 5" in lab.check_log

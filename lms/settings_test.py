@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from lms.settings import *  # noqa: F403
-from lms.settings import CACHES, CHANNEL_LAYERS, DATABASES
+from lms.settings import CACHES, CHANNEL_LAYERS
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -26,11 +26,4 @@ if REDIS_IS_PRIVATE:  # noqa: F405
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
     CACHES["default"]["LOCATION"] = str(REDIS_SOCKET.with_suffix(".cache"))
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
-# SQLite's test database in a file of this session, not in memory: the Celery workers
-# that tests/grading/test_worker.py starts must see the test's rows. (Measured: no
-# slower than memory.) Under VAR_DIR, which the grading sandbox hides.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    _test_db = VAR_DIR / "test-run" / f"db-{os.getpid()}.sqlite3"  # noqa: F405
-    _test_db.parent.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}
 READYZ_CHECK_HUB = False  # the labs tests check it against their own real hub

@@ -131,6 +131,7 @@ class CliCourse:
     release: Path  # what generate_assignment handed out
     notebooks: dict[str, bytes]
     cells: dict[str, dict[str, float | None]]  # kind → grade_id → points
+    maxima: dict[str, float]  # grade_id → points the cell can earn
     totals: dict[str, tuple[float, float]]  # kind → (score, max_score)
 
 
@@ -171,6 +172,7 @@ def cli_course(root: Path, slug: str) -> CliCourse:
     from nbgrader.api import Gradebook
 
     cells: dict[str, dict[str, float | None]] = {}
+    maxima: dict[str, float] = {}
     totals = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for kind in KINDS:
@@ -179,9 +181,10 @@ def cli_course(root: Path, slug: str) -> CliCourse:
                 grade.name: None if grade.needs_manual_grade else float(grade.score)
                 for grade in found.grades
             }
+            maxima.update({g.name: float(g.max_score) for g in found.grades})
             submission = gradebook.find_submission(slug, kind)
             totals[kind] = (float(submission.score), float(submission.max_score))
-    return CliCourse(slug, root / "release" / slug, notebooks, cells, totals)
+    return CliCourse(slug, root / "release" / slug, notebooks, cells, maxima, totals)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +214,7 @@ def test_our_scores_equal_nbgrader_autograde_from_the_command_line(
     lab.save()
     trainee = UserFactory(role="trainee")
 
-    ours_cells, ours_totals = {}, {}
+    ours_cells, ours_maxima, ours_totals = {}, {}, {}
     for kind in KINDS:
         submission = services.submission_create(
             user=trainee, lab=lab, data=course.notebooks[kind]
@@ -222,12 +225,19 @@ def test_our_scores_equal_nbgrader_autograde_from_the_command_line(
             c.grade_id: None if c.points is None else float(c.points)
             for c in graded.cells.all()
         }
+        ours_maxima.update(
+            {c.grade_id: float(c.max_points) for c in graded.cells.all()}
+        )
         ours_totals[kind] = (float(graded.score), float(graded.max_score))
 
     assert ours_cells == course.cells
+    assert ours_maxima == course.maxima
     assert ours_totals == course.totals
-    score, maximum = course.totals["right"]
-    assert score == maximum == float(lab.points)
+    # The solutions earn every autograded point; a manual answer waits (None).
+    right = course.cells["right"]
+    assert all(points in (None, course.maxima[gid]) for gid, points in right.items())
+    maximum = course.totals["right"][1]
+    assert maximum == float(lab.points)
     assert course.totals["blank"][0] < maximum * lab.pass_mark / 100
     for kind in ("half", "wrong"):  # each really is partly right
         assert 0 < course.totals[kind][0] < maximum, (kind, course.cells[kind])

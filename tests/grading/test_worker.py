@@ -4,7 +4,9 @@ duplicated message, a lost message found by the sweeper.
 Each test starts ``celery worker`` (prefork, concurrency 2) on the suite's broker and
 database, submits through ``services.submission_create`` and waits, with a bound,
 for the row to change. The tests commit (the worker is another process), so they
-run ``late``: a transactional test empties the database when it ends.
+are transactional and run ``late`` (the database is emptied after each). On SQLite,
+whose test database is in memory where no other process can open it, each works on
+a file copy of that database (see ``shared_db``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -51,16 +54,35 @@ SUCCEEDED = re.compile(r"Task grading\.submission_autograde\[([0-9a-f-]+)\] succ
 # --- A real worker ----------------------------------------------------------------
 
 
-def _database_url() -> str:
-    """The test database, as a URL for another process's settings."""
-    config = connection.settings_dict
-    name = str(config["NAME"])
-    if connection.vendor == "sqlite":
-        if connection.is_in_memory_db():
-            pytest.skip("the SQLite test database is in memory: no worker can see it")
-        return f"sqlite:///{Path(name).resolve()}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path=f"/{name}"))
+@pytest.fixture
+def shared_db(tmp_path) -> Iterator[str]:
+    """The test's database where a worker process can open it; its URL.
+
+    PostgreSQL (CI's second run) or SQLite in a file: the test database itself.
+    SQLite in memory (the suite's default): a file copy of the migrated, seeded test
+    database, to which this process's connection points until the test ends.
+    """
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor != "sqlite":
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+        return
+    if not connection.is_in_memory_db():
+        yield f"sqlite:///{Path(name).resolve()}"
+        return
+    connection.ensure_connection()
+    memory = connection.connection
+    copy = tmp_path / "db.sqlite3"
+    with contextlib.closing(sqlite3.connect(copy)) as target:
+        memory.backup(target)
+    connection.connection = None  # the next query opens the copy
+    connection.settings_dict["NAME"] = str(copy)
+    try:
+        yield f"sqlite:///{copy}"
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        connection.connection = memory
 
 
 @dataclass
@@ -90,7 +112,7 @@ class Worker:
         self.process.wait(timeout=10)
 
 
-def worker_start(log_dir: Path, **env: str) -> Worker:
+def worker_start(log_dir: Path, database_url: str, **env: str) -> Worker:
     """`celery worker` (prefork, concurrency 2) on the suite's broker and database;
     returns once it answers a ping."""
     name = f"grading-{uuid.uuid4().hex[:8]}@test"
@@ -118,7 +140,7 @@ def worker_start(log_dir: Path, **env: str) -> Worker:
         env={
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "lms.settings_test",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url,
             "LABS_SOURCE_DIR": str(DATA),
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
             **env,
@@ -137,13 +159,13 @@ def worker_start(log_dir: Path, **env: str) -> Worker:
 
 
 @pytest.fixture
-def start_worker(tmp_path) -> Iterator[Callable[..., Worker]]:
+def start_worker(shared_db, tmp_path) -> Iterator[Callable[..., Worker]]:
     """Start workers on demand (with extra environment); all are stopped after."""
     app.control.purge()  # no message left from an earlier test grades our rows
     workers: list[Worker] = []
 
     def start(**env: str) -> Worker:
-        workers.append(worker_start(tmp_path, **env))
+        workers.append(worker_start(tmp_path, shared_db, **env))
         return workers[-1]
 
     yield start
@@ -151,34 +173,67 @@ def start_worker(tmp_path) -> Iterator[Callable[..., Worker]]:
         worker.stop()
 
 
+@dataclass
+class DeadJob:
+    folder: Path
+    processes: list[psutil.Process]
+
+
 @pytest.fixture
-def dead_jobs() -> Iterator[list[Path]]:
-    """Folders of gradings killed by a test: removed after it, with their cgroups
-    (nothing in the platform removes them yet: see the xfail test below)."""
-    folders: list[Path] = []
-    yield folders
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-        for group in CGROUPS.glob(f"*/silkroute-grading/{folder.name}"):
+def dead_jobs() -> Iterator[list[DeadJob]]:
+    """Gradings a test kills. After it, whatever is left of them goes: processes
+    (killed when their uid is next taken, which another grading on this machine
+    may have made a different one), the folder and the cgroups (nothing in the
+    platform removes those yet: see the xfail test below)."""
+    jobs: list[DeadJob] = []
+    yield jobs
+    for job in jobs:
+        for process in job.processes:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(job.processes, timeout=10)
+        shutil.rmtree(job.folder, ignore_errors=True)
+        for group in CGROUPS.glob(f"*/silkroute-grading/{job.folder.name}"):
             with contextlib.suppress(OSError):
                 group.rmdir()
 
 
-def _job_dir(grader: psutil.Process) -> Path:
-    """The sandbox folder of the grading that ``grader`` runs (its kernel's
-    connection file is in it)."""
-    for process in grader.children(recursive=True):
+def _dead_job(grader: psutil.Process) -> DeadJob:
+    """The sandbox folder (where its kernel's connection file is) and the processes
+    of the grading that ``grader`` runs, about to be killed."""
+    processes = grader.children(recursive=True)
+    for process in processes:
         for arg in process.cmdline():
             if arg.endswith("kernel.json"):
-                return Path(arg).parents[1]
+                return DeadJob(Path(arg).parents[1], processes)
     raise AssertionError("no kernel of this grading found")
 
 
 @pytest.fixture
-def lab(grading_lab):
-    grading_lab.max_attempts = 10
-    grading_lab.save(update_fields=["max_attempts"])
-    return grading_lab
+def lab(shared_db, settings, grading_release):
+    """The grading lab of tests/grading/conftest.py (its ``grading_lab`` would open
+    a test transaction), with attempts to spare."""
+    from labs.models import Lab
+    from labs.services import _source_digest, lab_release_dir
+
+    settings.LABS_SOURCE_DIR = DATA
+    lab = Lab.objects.create(
+        slug="grading-lab",
+        title="Grading lab",
+        notebook="grading-lab.ipynb",
+        data_files=["data/qty.csv"],
+        points=5,
+        pass_mark=60,
+        max_attempts=10,
+        source_sha256=_source_digest(
+            DATA / "grading-lab", ["grading-lab.ipynb", "data/qty.csv"]
+        ),
+        status=Lab.Status.PUBLISHED,
+    )
+    release = lab_release_dir(lab)
+    shutil.rmtree(release, ignore_errors=True)
+    shutil.copytree(grading_release, release)
+    return lab
 
 
 def _submit(lab, answers: dict[str, str], user=None) -> Submission:
@@ -272,8 +327,7 @@ def test_a_pool_process_killed_mid_grading_leaves_one_grade(
     worker = start_worker()
     submission = _submit(lab, SLOW)
     grader = _grading_in(submission, worker)
-    kernels = grader.children(recursive=True)
-    dead_jobs.append(_job_dir(grader))
+    dead_jobs.append(_dead_job(grader))
 
     grader.send_signal(signal.SIGKILL)
     graded = _graded(submission, worker)
@@ -284,8 +338,6 @@ def test_a_pool_process_killed_mid_grading_leaves_one_grade(
     assert graded.score == 4
     assert "Process 'ForkPoolWorker" in worker.output()  # the loss was seen...
     assert worker.process.poll() is None  # ...and the worker lived on
-    gone, alive = psutil.wait_procs(kernels, timeout=10)
-    assert not alive, f"the dead grading's processes outlived it: {alive}"
 
 
 def test_a_worker_killed_mid_grading_grades_once_after_restart(
@@ -298,8 +350,7 @@ def test_a_worker_killed_mid_grading_grades_once_after_restart(
     submission = _submit(lab, SLOW)
     grader = _grading_in(submission, first)
     dead_grader = submission.grader
-    kernels = grader.children(recursive=True)
-    dead_jobs.append(_job_dir(grader))
+    dead_jobs.append(_dead_job(grader))
 
     os.killpg(first.process.pid, signal.SIGKILL)
     first.process.wait(timeout=10)
@@ -311,8 +362,6 @@ def test_a_worker_killed_mid_grading_grades_once_after_restart(
 
     assert graded.deliveries == 2
     assert graded.cells.count() == 3 and _scores(graded) == RIGHT_SCORES
-    gone, alive = psutil.wait_procs(kernels, timeout=10)
-    assert not alive, f"the dead grading's processes outlived it: {alive}"
 
 
 @pytest.mark.xfail(
@@ -327,13 +376,14 @@ def test_a_grading_killed_midway_leaves_no_folder_behind(lab, start_worker, dead
     worker = start_worker()
     submission = _submit(lab, SLOW)
     grader = _grading_in(submission, worker)
-    dead_jobs.append(_job_dir(grader))
+    dead_jobs.append(_dead_job(grader))
 
     grader.send_signal(signal.SIGKILL)
     _graded(submission, worker)
 
-    assert not dead_jobs[0].exists()
-    assert not list(CGROUPS.glob(f"*/silkroute-grading/{dead_jobs[0].name}"))
+    folder = dead_jobs[0].folder
+    assert not folder.exists()
+    assert not list(CGROUPS.glob(f"*/silkroute-grading/{folder.name}"))
 
 
 def test_a_duplicated_message_grades_once(lab, start_worker):

@@ -167,6 +167,10 @@ class CpuMeter:
         return {
             "cpu_seconds": round(own, 3),
             "machine_busy_percent": round(100 * (1 - idle / total), 1) if total else 0,
+            # time the hypervisor gave the machine's CPUs to others
+            "steal_percent": round(100 * spent.get("steal", 0) / total, 1)
+            if total
+            else 0,
         }
 
 
@@ -712,8 +716,8 @@ def table(result: dict[str, Any]) -> str:
         f"{result['date']}, code {result['git']}",
         "",
         "| throughput (round: order) | wall s | submissions/s | CPU s per "
-        "submission | machine busy |",
-        "|---|---|---|---|---|",
+        "submission | machine busy | stolen |",
+        "|---|---|---|---|---|---|",
     ]
     labels = {"pipeline": "pipeline, prefork x2", "cli": "nbgrader autograde CLI"}
     for number, measured in enumerate(t["per_round"], 1):
@@ -723,7 +727,7 @@ def table(result: dict[str, Any]) -> str:
                 f"| {number}: {labels[variant]} | {m['wall']:.2f} | "
                 f"{t['submissions'] / m['wall']:.3f} | "
                 f"{m['cpu_seconds'] / t['submissions']:.2f} | "
-                f"{m['machine_busy_percent']:.0f}% |"
+                f"{m['machine_busy_percent']:.0f}% | {m.get('steal_percent', 0):.0f}% |"
             )
     lines += [
         "",
@@ -810,11 +814,13 @@ def run(args: argparse.Namespace, owned: Owned, var_dir: Path) -> dict[str, Any]
                 "wall": round(measured["wall"], 3),
                 "cpu_seconds": measured["cpu_seconds"],
                 "machine_busy_percent": measured["machine_busy_percent"],
+                "steal_percent": measured["steal_percent"],
             }
             log(
                 f"round {index + 1}: {variant} {measured['wall']:.2f} s, "
                 f"{measured['cpu_seconds']:.1f} CPU s, machine "
-                f"{measured['machine_busy_percent']:.0f}% busy"
+                f"{measured['machine_busy_percent']:.0f}% busy, "
+                f"{measured['steal_percent']:.0f}% stolen"
             )
         rounds.append(measured_round)
 

@@ -117,3 +117,9 @@ class CellGrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.submission} · {self.grade_id}"
+
+
+# Certificates live in their own package; imported here so the grading app owns them.
+from grading.credentials.models import Certificate, StatusList  # noqa: E402
+
+__all__ = ["CellGrade", "Certificate", "StatusList", "Submission"]

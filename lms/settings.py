@@ -316,6 +316,26 @@ SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=5 * 1024 * 1024)
 GRADING_MAX_DELIVERIES = env.int("GRADING_MAX_DELIVERIES", default=3)
 GRADING_STUCK_AFTER = env.int("GRADING_STUCK_AFTER", default=600)  # seconds
 
+# --- Credentials (certificates as signed Open Badges 3.0 credentials) ------------
+# The issuer's Ed25519 key: a PEM file (CREDENTIALS_KEY_FILE) or PEM text
+# (CREDENTIALS_KEY) in production; otherwise generated on first use into
+# CREDENTIALS_KEY_DIR, where `manage.py rotate_issuer_key` adds new ones. Every key
+# in that folder stays published, so credentials signed by older keys still verify.
+CREDENTIALS_KEY_FILE = env.str("CREDENTIALS_KEY_FILE", default="")
+CREDENTIALS_KEY = env.str("CREDENTIALS_KEY", default="")
+CREDENTIALS_KEY_DIR = Path(
+    env.str("CREDENTIALS_KEY_DIR", default=str(VAR_DIR / "keys" / "issuer"))
+)
+# did:web of the issuer; empty: derived from SITE_URL's host.
+CREDENTIALS_ISSUER_DID = env.str("CREDENTIALS_ISSUER_DID", default="")
+CREDENTIALS_ISSUER_NAME = env.str(
+    "CREDENTIALS_ISSUER_NAME", default="Silkroute Academy"
+)
+CREDENTIALS_STATUS_LIST_BITS = env.int("CREDENTIALS_STATUS_LIST_BITS", default=131072)
+CREDENTIALS_STATUS_CACHE_SECONDS = env.int(
+    "CREDENTIALS_STATUS_CACHE_SECONDS", default=3600
+)
+
 # --- Content ----------------------------------------------------------------------
 CURRICULUM_DIR = Path(
     env.str("CURRICULUM_DIR", default=str(BASE_DIR / "courses" / "content"))

@@ -21,6 +21,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("labs/hub-identity/", lab_views.hub_identity, name="hub_identity"),
+    path("", include("grading.credentials.urls")),
 ]
 
 urlpatterns += i18n_patterns(

@@ -130,10 +130,12 @@ def status_list_forget(list_id: int) -> None:
     cache.delete(f"{_CACHE_PREFIX}{list_id}")
 
 
-def verified_bits(token: str, decode) -> bytes:
+def verified_bits(token: str, decode, *, scope: str = "") -> bytes:
     """The bits of a published list token, checked once per token by ``decode``
-    (which verifies the signature and returns the payload)."""
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    (which verifies the signature and returns the payload). ``scope`` names the
+    trust ``decode`` stands for: a list verified under one is not taken as
+    verified under another."""
+    digest = hashlib.sha256(f"{scope}\0{token}".encode()).hexdigest()
     bits = _verified.get(digest)
     if bits is None:
         payload = decode(token)

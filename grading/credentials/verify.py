@@ -9,7 +9,11 @@ reason. The database is not asked whether a certificate exists; the status bit i
 read from the published, signed status list, whose signature is checked too.
 
 Pure functions of their input (no request), for the pages, the API, bulk checks
-and the offline command alike.
+and the offline command alike. Where the trust comes from is pluggable: a
+``Trust`` names the issuer expected, resolves a ``kid`` to a key and a
+``statusListCredential`` URL to its signed token. ``ONLINE`` (the default) uses
+our own key set and the status lists in the database and shared cache; the offline
+command passes one that reads a DID document over HTTP or pinned files.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,9 +82,56 @@ class Verification:
 
 
 class _Failed(Exception):
-    def __init__(self, check: str, reason: str, status: str = Status.INVALID):
+    def __init__(
+        self,
+        check: str,
+        reason: str,
+        status: str = Status.INVALID,
+        passed: bool | None = False,
+    ):
         super().__init__(reason)
         self.check, self.reason, self.status = check, reason, status
+        # None: the check could not be made (e.g. the status list is unreachable);
+        # still a failure of the verdict, never taken as passed.
+        self.passed = passed
+
+
+class KeyUnavailable(Exception):
+    """A key resolver could not reach the issuer's keys at all (not: the key is
+    unknown, which is ``None``). The key check is then "not checked"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StatusListUnavailable(Exception):
+    """A status list resolver cannot give the list. ``checked`` False: the status
+    is not known (reported "not checked", never as valid); ``status`` is the
+    verdict this failure leads to."""
+
+    def __init__(
+        self, reason: str, *, status: str = Status.UNKNOWN, checked: bool = True
+    ) -> None:
+        super().__init__(reason)
+        self.reason, self.status, self.checked = reason, status, checked
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Where a verification takes the issuer, its keys and its status lists from.
+
+    ``issuer()``: the DID credentials must be issued by; ``key(kid)``: that
+    issuer's public key named ``kid``, None if it has none such (or raise
+    ``KeyUnavailable``); ``status_list(url)``: the signed status list credential
+    published at ``url`` (or raise ``StatusListUnavailable``). ``scope`` keeps the
+    verified-list cache of one trust apart from another's.
+    """
+
+    issuer: Callable[[], str]
+    key: Callable[[str], object | None]
+    status_list: Callable[[str], str]
+    scope: str = "online"
 
 
 # --- Reading the input ------------------------------------------------------------
@@ -179,12 +231,12 @@ def _check_format(payload: dict, document: dict | None) -> None:
             )
 
 
-def _check_issuer(payload: dict) -> None:
+def _check_issuer(payload: dict, trust: Trust) -> None:
     issuer = payload.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
     if issuer_id != payload.get("iss"):
         raise _Failed("issuer", _("The credential's issuer differs from the token's."))
-    if payload.get("iss") != keys.issuer_did():
+    if payload.get("iss") != trust.issuer():
         raise _Failed("issuer", _("The credential was not issued by this academy."))
 
 
@@ -229,32 +281,62 @@ def _status_list_id(url) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _decode_ours(token: str) -> dict:
-    _header, payload = credential_decode(token, keys.key_resolve)
-    if payload.get("iss") != keys.issuer_did():
-        raise CredentialError("status", "The status list is not ours.")
-    return payload
+def online_status_list(url: str) -> str:
+    """Our own published list for ``url`` (database and shared cache)."""
+    list_id = _status_list_id(url)
+    if list_id is None:
+        raise StatusListUnavailable(
+            _("The credential's status entry is malformed."), status=Status.INVALID
+        )
+    token = status.status_list_signed(list_id)
+    if token is None:
+        raise StatusListUnavailable(_("The credential's status list is not published."))
+    return token
 
 
-def _check_status(payload: dict) -> None:
+ONLINE = Trust(
+    issuer=keys.issuer_did,
+    key=keys.key_resolve,
+    status_list=online_status_list,
+    scope="online",
+)
+
+
+def _status_list_decoder(trust: Trust, url: str):
+    def decode(token: str) -> dict:
+        try:
+            _header, payload = credential_decode(token, trust.key)
+        except KeyUnavailable as error:
+            raise CredentialError("status", error.reason) from None
+        if payload.get("iss") != trust.issuer():
+            raise CredentialError("status", "The status list is not the issuer's.")
+        if payload.get("id") != url:
+            raise CredentialError("status", "The status list is another list.")
+        return payload
+
+    return decode
+
+
+def _check_status(payload: dict, trust: Trust) -> None:
     entry = payload.get("credentialStatus")
     if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
         raise _Failed("status", _("The credential has no status list entry."))
     if entry.get("statusPurpose") != "revocation":
         raise _Failed("status", _("The credential has no status list entry."))
     index = entry.get("statusListIndex")
-    list_id = _status_list_id(entry.get("statusListCredential"))
-    if not isinstance(index, str) or not index.isdigit() or list_id is None:
+    url = entry.get("statusListCredential")
+    if not isinstance(index, str) or not index.isdigit() or not isinstance(url, str):
         raise _Failed("status", _("The credential's status entry is malformed."))
-    token = status.status_list_signed(list_id)
-    if token is None:
-        raise _Failed(
-            "status",
-            _("The credential's status list is not published."),
-            Status.UNKNOWN,
-        )
     try:
-        bits = status.verified_bits(token, _decode_ours)
+        token = trust.status_list(url)
+    except StatusListUnavailable as error:
+        raise _Failed(
+            "status", error.reason, error.status, False if error.checked else None
+        ) from None
+    try:
+        bits = status.verified_bits(
+            token, _status_list_decoder(trust, url), scope=trust.scope
+        )
     except CredentialError:
         raise _Failed(
             "status", _("The published status list cannot be verified."), Status.UNKNOWN
@@ -269,12 +351,12 @@ def _check_status(payload: dict) -> None:
 
 
 _PASSED = {
-    "format": lambda: _("A well-formed Open Badges 3.0 credential (VC-JWT)."),
-    "issuer": lambda: _("Issued by %(issuer)s.") % {"issuer": keys.issuer_did()},
-    "key": lambda: _("Signed with one of the issuer's published keys."),
-    "signature": lambda: _("The Ed25519 signature matches the credential."),
-    "validity": lambda: _("Within its validity period."),
-    "status": lambda: _("Not revoked."),
+    "format": lambda trust: _("A well-formed Open Badges 3.0 credential (VC-JWT)."),
+    "issuer": lambda trust: _("Issued by %(issuer)s.") % {"issuer": trust.issuer()},
+    "key": lambda trust: _("Signed with one of the issuer's published keys."),
+    "signature": lambda trust: _("The Ed25519 signature matches the credential."),
+    "validity": lambda trust: _("Within its validity period."),
+    "status": lambda trust: _("Not revoked."),
 }
 
 
@@ -288,9 +370,13 @@ def _verdict(checks: list[Check], failures: list[_Failed], payload) -> Verificat
     return Verification(False, verdict, checks, [f.reason for f in failures], payload)
 
 
-def credential_verify(data, *, now: datetime | None = None) -> Verification:
-    """Verify a credential (str, bytes or parsed JSON); never raises."""
+def credential_verify(
+    data, *, now: datetime | None = None, trust: Trust | None = None
+) -> Verification:
+    """Verify a credential (str, bytes or parsed JSON); never raises. ``trust``:
+    where keys and status lists come from (``ONLINE`` unless told)."""
     now = now or timezone.now()
+    trust = trust or ONLINE
     checks: list[Check] = []
     failures: list[_Failed] = []
 
@@ -298,10 +384,10 @@ def credential_verify(data, *, now: datetime | None = None) -> Verification:
         try:
             step()
         except _Failed as failure:
-            checks.append(Check(name, False, failure.reason))
+            checks.append(Check(name, failure.passed, failure.reason))
             failures.append(failure)
             return False
-        checks.append(Check(name, True, _PASSED[name]()))
+        checks.append(Check(name, True, _PASSED[name](trust)))
         return True
 
     state: dict = {}
@@ -326,14 +412,16 @@ def credential_verify(data, *, now: datetime | None = None) -> Verification:
                     % {"alg": json.dumps(state["header"].get("alg"))},
                 ) from None
             raise _Failed("key", _("The token names no signing key.")) from None
-        if keys.key_resolve(kid) is None:
+        try:
+            found = trust.key(kid)
+        except KeyUnavailable as error:
+            raise _Failed("key", error.reason, Status.UNKNOWN, None) from None
+        if found is None:
             raise _Failed("key", _("The signing key is not one of the issuer's keys."))
 
     def signature() -> None:
         try:
-            _header, state["verified"] = credential_decode(
-                state["token"], keys.key_resolve
-            )
+            _header, state["verified"] = credential_decode(state["token"], trust.key)
         except CredentialError:
             raise _Failed("signature", _("The signature does not match.")) from None
 
@@ -341,11 +429,11 @@ def credential_verify(data, *, now: datetime | None = None) -> Verification:
         if not run("format", read):
             return _verdict(checks, failures, None)
         payload = state["payload"]
-        run("issuer", lambda: _check_issuer(payload))
+        run("issuer", lambda: _check_issuer(payload, trust))
         if not run("key", key) or not run("signature", signature):
             return _verdict(checks, failures, None)
         run("validity", lambda: _check_validity(payload, now))
-        run("status", lambda: _check_status(payload))
+        run("status", lambda: _check_status(payload, trust))
         return _verdict(checks, failures, state["verified"])
     except Exception:  # never a 500 for a credential, whatever it holds
         log.exception("credential verification failed")
@@ -355,22 +443,33 @@ def credential_verify(data, *, now: datetime | None = None) -> Verification:
         )
 
 
-def verify_by_id(certificate_id) -> Verification:
+def certificate_uuid(value) -> uuid.UUID | None:
+    """``value`` as a certificate identifier, or None when it is not a UUID."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        return None
+
+
+def not_found() -> Verification:
+    return Verification(
+        False, Status.UNKNOWN, [], [_("No credential has this identifier.")]
+    )
+
+
+def verify_by_id(certificate_id, *, trust: Trust | None = None) -> Verification:
     """Verify the credential stored for ``certificate_id`` with the same checks;
     an unknown id is ``unknown``."""
     from grading.credentials.models import Certificate
 
-    try:
-        key = uuid.UUID(str(certificate_id))
-    except ValueError:
-        key = None
+    key = certificate_uuid(certificate_id)
     jwt = (
         Certificate.objects.filter(pk=key).values_list("jwt", flat=True).first()
         if key
         else None
     )
     if jwt is None:
-        return Verification(
-            False, Status.UNKNOWN, [], [_("No credential has this identifier.")]
-        )
-    return credential_verify(jwt)
+        return not_found()
+    return credential_verify(jwt, trust=trust)

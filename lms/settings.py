@@ -335,6 +335,17 @@ CREDENTIALS_STATUS_LIST_BITS = env.int("CREDENTIALS_STATUS_LIST_BITS", default=1
 CREDENTIALS_STATUS_CACHE_SECONDS = env.int(
     "CREDENTIALS_STATUS_CACHE_SECONDS", default=3600
 )
+# Public verification (/verify, /credentials/<id>, POST /api/v1/verify): requests
+# per client address, in the shared cache ("60/m", "1000/h"; "0" turns it off).
+VERIFY_RATE_LIMIT = env.str("VERIFY_RATE_LIMIT", default="60/m")
+# Rows of one bulk verification (POST /api/v1/verify/bulk); more is refused (413).
+VERIFY_BULK_MAX_ROWS = env.int("VERIFY_BULK_MAX_ROWS", default=50000)
+
+# --- Proxies ----------------------------------------------------------------------
+# How many proxies in front of the site append to X-Forwarded-For: the client is the
+# address that many entries from the right. 0: the header is never trusted.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # the login throttle agrees
 
 # --- Content ----------------------------------------------------------------------
 CURRICULUM_DIR = Path(

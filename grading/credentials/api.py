@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from grading.credentials.ratelimit import rate_limit_hit, too_many_json
 from grading.credentials.verify import MAX_INPUT_BYTES, credential_verify
 
 router = Router(tags=["credentials"])
@@ -32,12 +33,18 @@ class ErrorOut(Schema):
     detail: str
 
 
-@router.post("", response={200: VerificationOut, 400: ErrorOut}, auth=None)
+@router.post(
+    "", response={200: VerificationOut, 400: ErrorOut, 429: ErrorOut}, auth=None
+)
 def verify(request: HttpRequest):
     """Verify the credential in the body (compact VC-JWT, or JSON: the enveloped
     credential, a JSON string holding the JWT, or a credential whose ``proof``
     holds it). ``status``: valid, revoked, expired, invalid or unknown; ``checks``
-    in order: format, issuer, key, signature, validity, status."""
+    in order: format, issuer, key, signature, validity, status. Rate limited per
+    client address (429 with ``Retry-After``)."""
+    retry_after = rate_limit_hit(request)
+    if retry_after is not None:
+        return too_many_json(retry_after)
     body = request.body[: MAX_INPUT_BYTES + 1]
     if not body.strip():
         raise HttpError(400, _("Send the credential in the request body."))

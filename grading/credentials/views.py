@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from grading.credentials import keys, status
 from grading.credentials.models import Certificate
+from grading.credentials.ratelimit import rate_limited
 
 JWT_TYPE = "application/vc+jwt"
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -72,6 +73,7 @@ def did_document(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@rate_limited(json=True)
 def credential(request: HttpRequest, certificate_id) -> HttpResponse:
     """A certificate's signed credential (revoked ones too: the status says so)."""
     certificate = get_object_or_404(Certificate, pk=certificate_id)

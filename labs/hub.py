@@ -119,7 +119,8 @@ def server_status(name: str) -> ServerStatus:
 
 def server_start(name: str) -> ServerStatus:
     """Ask the hub to start ``name``'s server; returns at once (it may be pending)."""
-    response = _request("POST", _api(f"/users/{name}/server"))
+    # The hub answers within about 1 s (its slow_spawn_timeout), longer when busy.
+    response = _request("POST", _api(f"/users/{name}/server"), timeout=30.0)
     if response.status_code == 429:
         raise SpawnLimit(
             _("Many labs are starting right now. Please retry in a few seconds.")

@@ -154,10 +154,12 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 times out socket reads after 5 s by default, the same time
-            # channels_redis blocks waiting for a message: a busy machine then kills
-            # a consumer's receive loop. Reads may take longer than that wait.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            # No client-side read timeout, as before redis-py 8 (whose default of
+            # 5 s equals channels_redis's blocking wait and killed idle consumers):
+            # channels_redis blocks server-side for 5 s at most anyway, and with a
+            # timeout around the blocking read a cancelled consumer (a closed
+            # websocket) could swallow its cancellation and never finish.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
             "prefix": env.str("CHANNEL_PREFIX", default="lms"),
         },
     }

@@ -21,6 +21,11 @@ When the kernel's PID-namespace init exits, the kernel kills every process left 
 the namespace; afterwards the job also kills anything still running as its uid and
 removes its cgroups. So no background process or fork bomb outlives the job.
 
+A job whose worker process died (killed, out of memory) never closes its sandbox:
+each job holds a lock on its folder for its whole life, and every new job first
+sweeps the folders nobody holds, with their cgroups and processes. The trainee's
+notebook and the lab's source with solutions and hidden tests do not stay on disk.
+
 Elsewhere (a developer's machine without root), the sandbox degrades to rlimits and
 a process-group kill, and says so in the log: fine for trying the platform, not a
 security boundary. In Kubernetes the deployment adds a pod per grading worker with a
@@ -91,6 +96,7 @@ class Sandbox:
     mode: str
     uid: int | None = None
     _lock_fd: int | None = None
+    _dir_fd: int | None = None  # held open and locked: "this job is alive"
     cgroups: list[Path] = field(default_factory=list)
     kernel_pids: list[int] = field(default_factory=list)  # each leads its session
 
@@ -98,9 +104,15 @@ class Sandbox:
 
     @classmethod
     def open(cls, *, name: str) -> Sandbox:
-        job_dir = work_root() / f"{name}-{secrets.token_hex(8)}"
-        job_dir.mkdir(mode=0o711)
-        box = cls(job_dir=job_dir, mode=mode())
+        orphans_sweep()
+        while True:
+            job_dir = work_root() / f"{name}-{secrets.token_hex(8)}"
+            job_dir.mkdir(mode=0o711)
+            dir_fd = _dir_lock(job_dir)
+            if dir_fd is not None:
+                break
+            # Another job's sweep saw it before it was locked: that sweep removes it.
+        box = cls(job_dir=job_dir, mode=mode(), _dir_fd=dir_fd)
         if box.mode == "strict":
             box._uid_take()
             box._cgroups_create()
@@ -360,15 +372,84 @@ class Sandbox:
         for group in self.cgroups:
             _rmdir(group)
         shutil.rmtree(self.job_dir, ignore_errors=True)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for name in ("_lock_fd", "_dir_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
     def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _dir_lock(path: Path) -> int | None:
+    """Lock ``path`` for as long as this process keeps the returned descriptor
+    open; the kernel lets go when the process dies, however it dies."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def orphans_sweep() -> list[Path]:
+    """Remove the job folders (and cgroups) of gradings whose process died: those
+    no live job holds locked. Their processes are killed first. Returns what went.
+    """
+    root = work_root()
+    gone = []
+    for folder in root.iterdir():
+        if folder.name == "uids" or not folder.is_dir():
+            continue
+        try:
+            fd = _dir_lock(folder)
+        except OSError:  # removed meanwhile by its own job or another sweep
+            continue
+        if fd is None:  # a live job's
+            continue
+        try:
+            _kill_working_in(folder)
+            for group in _job_cgroups(folder.name):
+                _cgroup_kill(group)
+                _rmdir(group)
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+        finally:
+            os.close(fd)
+    # cgroups outlive their folder only if the sweep above was itself interrupted
+    for group in _job_cgroups("*"):
+        if not (root / group.name).exists():
+            _cgroup_kill(group)
+            _rmdir(group)
+    if gone:
+        log.warning("Removed %d grading folders left by dead workers.", len(gone))
+    return gone
+
+
+def _kill_working_in(folder: Path) -> None:
+    """SIGKILL the processes whose working directory is in ``folder``: a dead job's
+    kernel (the only way to find it without a uid or cgroup, in rlimits mode)."""
+    found = []
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info["cwd"]
+        if cwd and Path(cwd).is_relative_to(folder):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                found.append(process)
+    psutil.wait_procs(found, timeout=5)
+
+
+def _job_cgroups(name: str) -> list[Path]:
+    return [
+        group
+        for group in CGROUP_ROOT.glob(f"*/silkroute-grading/{name}")
+        if group.is_dir()
+    ]
 
 
 def _kill_uid(uid: int) -> int:

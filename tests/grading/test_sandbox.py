@@ -7,6 +7,7 @@ test (1 point) asserting the attempt failed. One notebook carrying every probe i
 graded once for the module; each test below reads its probe's points.
 """
 
+import contextlib
 import os
 import shutil
 import time
@@ -344,3 +345,68 @@ def test_the_sandbox_refuses_strict_mode_it_cannot_provide(settings, monkeypatch
     monkeypatch.setattr(shutil, "which", lambda tool: None)
     with pytest.raises(sandbox.SandboxError, match="needs root"):
         sandbox.mode()
+
+
+def _sleeper_in(box: sandbox.Sandbox) -> psutil.Process:
+    """A process of the job, as its kernel would be: working in the job's folder,
+    in its cgroups."""
+    import subprocess
+
+    process = subprocess.Popen(  # noqa: S603
+        ["sleep", "600"],  # noqa: S607
+        cwd=box.job_dir / "home",
+        start_new_session=True,
+    )
+    for group in box.cgroups:
+        (group / "cgroup.procs").write_text(str(process.pid))
+    return psutil.Process(process.pid)
+
+
+def _die(box: sandbox.Sandbox) -> None:
+    """What the kernel does for a worker process killed mid-grading: its
+    descriptors close, so its locks go; Sandbox.close never runs."""
+    for name in ("_dir_fd", "_lock_fd"):
+        fd = getattr(box, name)
+        if fd is not None:
+            os.close(fd)
+            setattr(box, name, None)
+
+
+def test_the_next_job_sweeps_what_a_dead_jobs_worker_left(settings):
+    """A job whose worker died leaves its folder (the notebook, the lab's source),
+    cgroups and kernel; the next job to open removes all three, and leaves a live
+    job's folder alone."""
+    settings.GRADING_SANDBOX = "auto"
+    dead = sandbox.Sandbox.open(name="dead")
+    alive = sandbox.Sandbox.open(name="alive")
+    kernel = _sleeper_in(dead)
+    (dead.job_dir / "home" / "solution.ipynb").write_text("hidden tests")
+    _die(dead)
+
+    nxt = sandbox.Sandbox.open(name="next")
+    try:
+        assert not dead.job_dir.exists()
+        assert not any(group.exists() for group in dead.cgroups)
+        kernel.wait(timeout=5)  # killed (raises TimeoutExpired if still running)
+        assert alive.job_dir.is_dir() and nxt.job_dir.is_dir()
+        assert sandbox.orphans_sweep() == []
+    finally:
+        for box in (alive, nxt):
+            box.close()
+        with contextlib.suppress(psutil.Error):
+            kernel.kill()
+
+
+def test_a_sweep_removes_cgroups_whose_job_folder_is_gone():
+    """A grading cgroup without its job folder (a sweep cut short) goes too."""
+    groups = [
+        sandbox.CGROUP_ROOT / controller / "silkroute-grading" / "ghost-0123"
+        for controller in ("memory", "pids")
+    ]
+    try:
+        for group in groups:
+            group.mkdir(parents=True)
+    except OSError:
+        pytest.skip("no writable cgroup controllers here")
+    sandbox.orphans_sweep()
+    assert not any(group.exists() for group in groups)

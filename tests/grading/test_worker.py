@@ -183,8 +183,8 @@ class DeadJob:
 def dead_jobs() -> Iterator[list[DeadJob]]:
     """Gradings a test kills. After it, whatever is left of them goes: processes
     (killed when their uid is next taken, which another grading on this machine
-    may have made a different one), the folder and the cgroups (nothing in the
-    platform removes those yet: see the xfail test below)."""
+    may have made a different one), the folder and the cgroups (the next grading's
+    sweep removes those; this is for a test that failed before it)."""
     jobs: list[DeadJob] = []
     yield jobs
     for job in jobs:
@@ -364,11 +364,6 @@ def test_a_worker_killed_mid_grading_grades_once_after_restart(
     assert graded.cells.count() == 3 and _scores(graded) == RIGHT_SCORES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grading/sandbox.py: nothing removes the folder and cgroups of a job "
-    "whose worker process died (Sandbox.close never ran)",
-)
 def test_a_grading_killed_midway_leaves_no_folder_behind(lab, start_worker, dead_jobs):
     """The folder of a killed grading (the trainee's notebook, the lab's source
     with solutions and hidden tests) and its cgroups are gone once the submission

@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test setup lint check-layers migrate seed run browser clean messages
+.PHONY: demo test setup lint check-layers migrate seed run browser cjk-font pdf-tools clean messages
 
-## Create the virtualenv and install the locked dependencies (only when they change).
-setup: $(STAMP)
+## Create the virtualenv and install the locked dependencies (only when they change),
+## and a CJK font for the Chinese PDF certificates.
+setup: $(STAMP) cjk-font
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "Could not create a virtualenv: on Debian/Ubuntu run 'apt-get install python3-venv'."; exit 1; }
@@ -37,13 +38,33 @@ browser:
 	     (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)); \
 	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium)."; fi; }
 
+## A CJK font for the Chinese certificate PDFs (WenQuanYi Micro Hei: one 5 MB file),
+## installed as root with apt-get when no Chinese font is present.
+cjk-font:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing a CJK font (fonts-wqy-microhei) for Chinese PDFs..."; \
+	    (apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null)) || \
+	    echo "Could not install a CJK font: Chinese PDFs will show empty boxes."; \
+	  else echo "No CJK font: Chinese PDFs will show empty boxes (apt-get install fonts-wqy-microhei)."; fi; }
+
+## pdftotext, with which the tests read the certificate PDFs back (they skip without it).
+pdf-tools:
+	@command -v pdftotext >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing poppler-utils (pdftotext) for the PDF tests..."; \
+	    (apt-get install -y -qq poppler-utils >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null)); \
+	  else echo "pdftotext not found: the PDF text tests will be skipped (apt-get install poppler-utils)."; fi; }
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 ## Set up and run the whole suite (lint, layer contract, tests).
-test: setup browser lint
+test: setup browser pdf-tools lint
 	$(BIN)/pytest
 
 ## Regenerate the translation catalogue after changing interface strings, then compile

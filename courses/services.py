@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from wagtail.models import Locale, Page
@@ -22,6 +23,11 @@ from courses.models import (
 from lms.accounts.models import User
 
 P = TypeVar("P", bound=Page)
+
+# Upward news for higher layers (certificate rules in ``grading``), sent after commit:
+# ``attempt=`` a recorded quiz attempt; ``completion=`` a newly completed lesson.
+quiz_attempt_submitted = Signal()
+lesson_completed = Signal()
 
 
 class LearningError(Exception):
@@ -97,9 +103,15 @@ def _require_enrolment(user: User, lesson: LessonPage) -> LessonPage:
 def lesson_complete(*, user: User, lesson: LessonPage) -> LessonCompletion:
     """Mark a lesson complete for an enrolled trainee (idempotent)."""
     lesson = _require_enrolment(user, lesson)
-    completion, _created = LessonCompletion.objects.get_or_create(
+    completion, created = LessonCompletion.objects.get_or_create(
         user=user, lesson=lesson
     )
+    if created:
+        transaction.on_commit(
+            lambda: lesson_completed.send(
+                sender=LessonCompletion, completion=completion
+            )
+        )
     return completion
 
 
@@ -174,7 +186,7 @@ def quiz_attempt_submit(
     score = sum(1 for item in feedback if item["correct"])
     max_score = len(feedback)
     percent = round(100 * score / max_score) if max_score else 0
-    return QuizAttempt.objects.create(
+    attempt = QuizAttempt.objects.create(
         user=user,
         lesson=canonical,
         quiz_id=quiz_id,
@@ -186,3 +198,7 @@ def quiz_attempt_submit(
         percent=percent,
         passed=percent >= block.value["pass_mark"],
     )
+    transaction.on_commit(
+        lambda: quiz_attempt_submitted.send(sender=QuizAttempt, attempt=attempt)
+    )
+    return attempt

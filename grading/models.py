@@ -121,5 +121,6 @@ class CellGrade(models.Model):
 
 # Certificates live in their own package; imported here so the grading app owns them.
 from grading.credentials.models import Certificate, StatusList  # noqa: E402
+from grading.credentials.rules import CertificateRule  # noqa: E402
 
-__all__ = ["CellGrade", "Certificate", "StatusList", "Submission"]
+__all__ = ["CellGrade", "Certificate", "CertificateRule", "StatusList", "Submission"]

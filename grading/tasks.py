@@ -1,6 +1,7 @@
 """Grading tasks: thin, idempotent, named after the services they call."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from grading import services
@@ -42,3 +43,31 @@ def submission_autograde(self, submission_id: int) -> None:
 @shared_task(name="grading.submissions_requeue_stuck", ignore_result=True)
 def submissions_requeue_stuck() -> int:
     return services.submissions_requeue_stuck()
+
+
+@shared_task(
+    name="grading.certificate_issue",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def certificate_issue(self, user_id: int, programme_id: int) -> str | None:
+    """Issue a trainee's certificate if the programme's rule is met. Safe to run
+    twice: the service checks again and returns the certificate already held.
+    Only infrastructure errors (database, key file) are retried."""
+    from courses.models import ProgrammePage
+    from grading.credentials.issuing import certificate_rule_issue
+    from lms.accounts.models import User
+
+    user = User.objects.filter(pk=user_id).first()
+    programme = ProgrammePage.objects.filter(pk=programme_id).first()
+    if user is None or programme is None:
+        return None
+    try:
+        certificate = certificate_rule_issue(user=user, programme=programme)
+    except (OperationalError, InterfaceError, OSError) as error:
+        raise self.retry(exc=error, countdown=5 * 2**self.request.retries) from error
+    return str(certificate.pk) if certificate else None

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from wagtail.models import Locale
 
 from courses.selectors import dashboard_for
+from grading.credentials.selectors import dashboard_certificates
 from grading.selectors import recent_submissions_for
 from labs.hub import hub_ready
 from labs.selectors import lab_sessions_for
@@ -19,6 +20,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = dashboard_for(user=request.user, locale=Locale.get_active())
     context["lab_sessions"] = lab_sessions_for(user=request.user)
     context["lab_submissions"] = recent_submissions_for(user=request.user)
+    context["certificates"] = dashboard_certificates(user=request.user)
     return render(request, "lms/dashboard.html", context)
 
 

@@ -7,6 +7,7 @@ from wagtail.models import Locale
 from courses.content_import import curriculum_import
 from courses.models import ProgrammePage
 from courses.services import enrolment_create
+from grading.credentials.seeding import graduate_certificates_ensure
 from labs.services import hub_oauth_client_ensure, labs_import
 from lms.accounts.services import demo_users_ensure
 
@@ -39,11 +40,11 @@ class Command(BaseCommand):
         users, password = demo_users_ensure(password=options.get("password"))
         editors = Group.objects.filter(name__in=["Moderators", "Editors"])
         authoring = Permission.objects.filter(
-            content_type__app_label__in=["labs", "courses"],
+            content_type__app_label__in=["labs", "courses", "grading"],
             codename__in=[
                 f"{action}_{model}"
                 for action in ("add", "change", "view")
-                for model in ("lab", "skill")
+                for model in ("lab", "skill", "certificaterule")
             ],
         )
         for group in editors:
@@ -57,6 +58,13 @@ class Command(BaseCommand):
         )
         if programme is not None:
             enrolment_create(user=users["graduate"], programme=programme)
+        held = graduate_certificates_ensure(user=users["graduate"])
+        for certificate in held:
+            state = "revoked" if certificate.is_revoked else "valid"
+            self.stdout.write(
+                f"Certificate {certificate.pk} ({certificate.programme_slug}, "
+                f"{state}) held by graduate"
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo users: " + ", ".join(users) + f" — password: {password}"

@@ -1,0 +1,207 @@
+"""Reads for the holder's and the instructor's certificate pages, the dashboard and
+the API: states, progress towards a certificate, the skills transcript, lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from wagtail.models import Locale
+
+from courses.models import Enrolment, ProgrammePage, Skill
+from grading.credentials.document import programme_edition, site_url
+from grading.credentials.issuing import RuleProgress, certificate_expired, rule_check
+from grading.credentials.models import Certificate
+from lms.accounts.models import User
+
+EXPIRING_DAYS = 30
+LINKEDIN_ADD = "https://www.linkedin.com/profile/add"
+
+
+class State:
+    VALID = "valid"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+def certificate_state(certificate: Certificate) -> str:
+    if certificate.is_revoked:
+        return State.REVOKED
+    if certificate_expired(certificate):
+        return State.EXPIRED
+    return State.VALID
+
+
+def verification_url(certificate: Certificate) -> str:
+    """The public verification page, absolute (for the QR code and links)."""
+    return site_url(f"/verify/{certificate.pk}")
+
+
+def programme_localized(programme: ProgrammePage) -> ProgrammePage:
+    return programme_edition(programme.specific, Locale.get_active().language_code)
+
+
+@dataclass
+class HeldCertificate:
+    certificate: Certificate
+    state: str
+    programme: ProgrammePage  # in the active language
+
+    @property
+    def pk(self):
+        return self.certificate.pk
+
+
+def _held(certificate: Certificate) -> HeldCertificate:
+    return HeldCertificate(
+        certificate=certificate,
+        state=certificate_state(certificate),
+        programme=programme_localized(certificate.programme),
+    )
+
+
+def certificates_for(*, user: User) -> QuerySet[Certificate]:
+    """The holder's certificates, newest first (paginate it)."""
+    return (
+        Certificate.objects.filter(user=user)
+        .select_related("programme")
+        .order_by("-issued_at")
+    )
+
+
+def certificates_held(certificates) -> list[HeldCertificate]:
+    return [_held(certificate) for certificate in certificates]
+
+
+def certificate_of_holder(*, user: User, certificate_id) -> HeldCertificate | None:
+    certificate = (
+        Certificate.objects.filter(user=user, pk=certificate_id)
+        .select_related("programme", "user")
+        .first()
+    )
+    return _held(certificate) if certificate else None
+
+
+def progress_for(*, user: User) -> list[RuleProgress]:
+    """Progress towards the certificates of the programmes ``user`` is enrolled in
+    and does not hold a valid certificate for."""
+    found = []
+    enrolments = Enrolment.objects.filter(
+        user=user, status=Enrolment.Status.ACTIVE
+    ).select_related("programme")
+    for enrolment in enrolments:
+        held = Certificate.objects.filter(
+            user=user, programme=enrolment.programme, revoked_at__isnull=True
+        ).first()
+        if held is not None and not certificate_expired(held):
+            continue
+        progress = rule_check(user=user, programme=enrolment.programme)
+        if progress is not None:
+            progress.programme = programme_localized(enrolment.programme)
+            found.append(progress)
+    return found
+
+
+@dataclass
+class TranscriptSkill:
+    skill: Skill  # in the active language when translated
+    framework: str
+    reference: str  # the framework URI, or its code
+    programmes: list[ProgrammePage]
+
+
+def skills_transcript(*, user: User) -> list[TranscriptSkill]:
+    """Every skill certified by ``user``'s valid certificates, with its framework
+    code or URI and the programmes that certified it; sorted by name."""
+    active = Locale.get_active()
+    skills: dict[str, TranscriptSkill] = {}
+    for certificate in certificates_for(user=user).filter(revoked_at__isnull=True):
+        if certificate_expired(certificate):
+            continue
+        programme = programme_localized(certificate.programme)
+        for skill in certificate.programme.specific.skills.all():
+            shown = skill.get_translation_or_none(active) or skill
+            entry = skills.get(skill.key)
+            if entry is None:
+                entry = skills[skill.key] = TranscriptSkill(
+                    skill=shown,
+                    framework=skill.get_framework_display(),
+                    reference=skill.reference,
+                    programmes=[],
+                )
+            entry.programmes.append(programme)
+    return sorted(skills.values(), key=lambda entry: entry.skill.name.lower())
+
+
+def linkedin_url(certificate: Certificate) -> str:
+    """LinkedIn's add-to-profile link for a certification, filled in."""
+    programme = programme_edition(certificate.programme.specific, "en")
+    params = {
+        "startTask": "CERTIFICATION_NAME",
+        "name": programme.title,
+        "organizationName": settings.CREDENTIALS_ISSUER_NAME,
+        "issueYear": certificate.issued_at.year,
+        "issueMonth": certificate.issued_at.month,
+        "certUrl": verification_url(certificate),
+        "certId": str(certificate.pk),
+    }
+    if certificate.valid_until:
+        params["expirationYear"] = certificate.valid_until.year
+        params["expirationMonth"] = certificate.valid_until.month
+    return f"{LINKEDIN_ADD}?{urlencode(params)}"
+
+
+# --- Instructors ----------------------------------------------------------------------
+
+
+def certificates_admin(
+    *,
+    programme_id: int | None = None,
+    state: str = "",
+    query: str = "",
+    expiring_days: int | None = None,
+) -> QuerySet[Certificate]:
+    """Every certificate, filtered for the instructor's list; newest first, or by
+    expiry date when asking for those about to expire."""
+    now = timezone.now()
+    found = Certificate.objects.select_related("user", "programme", "revoked_by")
+    if programme_id:
+        found = found.filter(programme_id=programme_id)
+    if state == State.REVOKED:
+        found = found.filter(revoked_at__isnull=False)
+    elif state == State.EXPIRED:
+        found = found.filter(revoked_at__isnull=True, valid_until__lte=now)
+    elif state == State.VALID:
+        found = found.filter(revoked_at__isnull=True).filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gt=now)
+        )
+    if query:
+        found = found.filter(
+            Q(user__username__icontains=query)
+            | Q(user__email__icontains=query)
+            | Q(user__display_name__icontains=query)
+            | Q(programme_slug__icontains=query)
+        )
+    if expiring_days is not None:
+        return found.filter(
+            revoked_at__isnull=True,
+            valid_until__gt=now,
+            valid_until__lte=now + timedelta(days=expiring_days),
+        ).order_by("valid_until")
+    return found.order_by("-issued_at")
+
+
+def programmes_with_certificates() -> QuerySet[ProgrammePage]:
+    return ProgrammePage.objects.filter(locale=Locale.get_default()).order_by("path")
+
+
+def dashboard_certificates(*, user: User, limit: int = 3) -> dict:
+    """The dashboard's certificates section: the latest held, and progress."""
+    return {
+        "held": certificates_held(certificates_for(user=user)[:limit]),
+        "progress": progress_for(user=user),
+    }

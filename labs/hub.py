@@ -119,7 +119,8 @@ def server_status(name: str) -> ServerStatus:
 
 def server_start(name: str) -> ServerStatus:
     """Ask the hub to start ``name``'s server; returns at once (it may be pending)."""
-    # The hub answers within about 1 s (its slow_spawn_timeout), longer when busy.
+    # The hub waits up to its slow_spawn_timeout (10 s) for the spawn before it
+    # answers (201, or 202 while pending), longer on a busy machine.
     response = _request("POST", _api(f"/users/{name}/server"), timeout=30.0)
     if response.status_code == 429:
         raise SpawnLimit(

@@ -54,10 +54,6 @@ c.JupyterHub.concurrent_spawn_limit = int(
 
 # --- Spawner: local processes, homes under var/ --------------------------------------
 # Production isolation comes from KubeSpawner (deploy/), not from this.
-# Answer a start request after 1 s (202, pending) instead of the default 10 s: the
-# site follows the spawn's progress itself, and a busy machine pushed the 10 s wait
-# past the site's read timeout.
-c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username}")
 c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]

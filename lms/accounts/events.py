@@ -5,9 +5,13 @@ consumers that deliver the events (``lms.consumers``, ``grading.consumers``) joi
 groups named here.
 """
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def user_group(user_id: int) -> str:
@@ -15,12 +19,22 @@ def user_group(user_id: int) -> str:
 
 
 def group_send_on_commit(*, group: str, event_type: str, data: dict) -> None:
-    """Send ``data`` as ``event_type`` to ``group`` once the transaction commits."""
+    """Send ``data`` as ``event_type`` to ``group`` once the transaction commits.
+
+    Best effort: the state is already committed and every page can fetch it over
+    HTTP, so a channel layer that is down (Redis restarting, or not started yet, as
+    while ``seed_demo`` runs) is logged, never raised into the committed action.
+    """
 
     def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(
-            group, {"type": event_type, "data": data}
-        )
+        try:
+            async_to_sync(get_channel_layer().group_send)(
+                group, {"type": event_type, "data": data}
+            )
+        except Exception:  # the layer's errors are the Redis client's, many kinds
+            log.warning(
+                "Live event %s to %s not sent.", event_type, group, exc_info=True
+            )
 
     transaction.on_commit(send)
 

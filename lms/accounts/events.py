@@ -31,10 +31,8 @@ def group_send_on_commit(*, group: str, event_type: str, data: dict) -> None:
             async_to_sync(get_channel_layer().group_send)(
                 group, {"type": event_type, "data": data}
             )
-        except Exception:  # the layer's errors are the Redis client's, many kinds
-            log.warning(
-                "Live event %s to %s not sent.", event_type, group, exc_info=True
-            )
+        except Exception as error:  # the Redis client raises many kinds
+            log.warning("Live event %s to %s not sent: %s", event_type, group, error)
 
     transaction.on_commit(send)
 

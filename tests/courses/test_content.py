@@ -17,6 +17,8 @@ from wagtail.models import Locale
 from courses.models import CoursePage, LessonPage, ProgrammePage
 from courses.models.skills import CN_OCCUPATION_CODE, ESCO_URI
 
+pytestmark = pytest.mark.engine_free
+
 CONTENT = Path(settings.CURRICULUM_DIR)
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 LESSON_TEXT_BLOCKS = ("heading", "text", "callout")

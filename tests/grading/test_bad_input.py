@@ -16,6 +16,8 @@ from grading import feedback, sandbox, services
 from grading.models import Submission
 from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 
+pytestmark = pytest.mark.engine_free
+
 ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="the strict sandbox needs root")
 DOUBLE = RIGHT["double"]
 

@@ -14,6 +14,8 @@ from grading.models import Submission
 from grading.notebooks import NotebookInvalid, notebook_check, notebook_mend
 from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 
+pytestmark = pytest.mark.engine_free
+
 TINY_LAB = Path(__file__).resolve().parents[1] / "labs" / "data" / "tiny-lab"
 
 

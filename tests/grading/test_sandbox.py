@@ -23,6 +23,8 @@ from grading.nbgrader import submission_grade
 from labs.models import Lab
 from labs.services import _source_digest
 
+pytestmark = pytest.mark.engine_free
+
 DATA = Path(__file__).parent / "data"
 SECRETS = {
     "SECRET_KEY": "sandbox-test-secret",

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from django.conf import settings
 
+pytestmark = pytest.mark.engine_free
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUES_FILE = ROOT / "deploy" / "kubernetes" / "jupyterhub-values.yaml"
 HUB_CONFIG_FILE = ROOT / "labs" / "jupyterhub_config.py"

@@ -12,6 +12,8 @@ from labs.models import LabSession
 from tests.factories import UserFactory
 from tests.labs.conftest import start_hub, use_hub
 
+pytestmark = pytest.mark.engine_free
+
 
 @pytest.fixture(scope="module")
 def busy_hub():

@@ -14,6 +14,8 @@ import pytest
 from django.utils import translation
 from django.utils.translation.template import templatize
 
+pytestmark = pytest.mark.engine_free
+
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_DIR = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
 PO_PATH = CATALOGUE_DIR / "django.po"

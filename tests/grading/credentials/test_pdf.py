@@ -16,6 +16,8 @@ from grading.credentials.pdf import (
 )
 from grading.credentials.selectors import verification_url
 
+pytestmark = pytest.mark.engine_free
+
 
 def _text(pdf: bytes, tmp_path) -> str:
     if shutil.which("pdftotext") is None:

@@ -17,10 +17,11 @@ from labs.selectors import lab_sessions_for
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = dashboard_for(user=request.user, locale=Locale.get_active())
+    locale = Locale.get_active()
+    context = dashboard_for(user=request.user, locale=locale)
     context["lab_sessions"] = lab_sessions_for(user=request.user)
     context["lab_submissions"] = recent_submissions_for(user=request.user)
-    context["certificates"] = dashboard_certificates(user=request.user)
+    context["certificates"] = dashboard_certificates(user=request.user, locale=locale)
     return render(request, "lms/dashboard.html", context)
 
 

@@ -12,12 +12,15 @@ gathers the results and evidence, and issues through ``certificate_issue``
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -29,6 +32,7 @@ from courses.models import (
     ProgrammePage,
     QuizAttempt,
 )
+from courses.selectors import canonical_map
 from courses.services import page_canonical
 from grading.credentials.models import Certificate
 from grading.credentials.rules import CertificateRule
@@ -120,10 +124,76 @@ def rule_for(*, programme: ProgrammePage) -> CertificateRule | None:
     return CertificateRule.objects.filter(programme=page_canonical(programme)).first()
 
 
-def _course_requirement(user: User, course: CoursePage) -> Requirement:
-    lessons = LessonPage.objects.child_of(course).live()
-    total = lessons.count()
-    done = LessonCompletion.objects.filter(user=user, lesson__in=lessons).count()
+def _rules_with_requirements() -> QuerySet[CertificateRule]:
+    """Rules with their programme and chosen pages, in the order progress lists
+    them (courses and lessons by tree position, labs by slug): 4 queries."""
+    return CertificateRule.objects.select_related("programme").prefetch_related(
+        Prefetch("courses", queryset=CoursePage.objects.order_by("path")),
+        Prefetch("quiz_lessons", queryset=LessonPage.objects.order_by("path")),
+        Prefetch("labs", queryset=Lab.objects.order_by("slug")),
+    )
+
+
+@dataclass
+class _Results:
+    """One trainee's results that rules are checked against, fetched once for any
+    number of rules: live lessons per course, completed lessons, quiz attempts
+    (best first) and graded lab submissions (newest first)."""
+
+    course_lessons: dict[str, list[int]] = field(default_factory=dict)  # by path
+    completed: set[int] = field(default_factory=set)
+    attempts: dict[tuple[int, str], list[QuizAttempt]] = field(default_factory=dict)
+    submissions: dict[int, list[Submission]] = field(default_factory=dict)
+
+
+def _results_for(*, user: User, rules: list[CertificateRule]) -> _Results:
+    """``user``'s results for every page and lab ``rules`` ask for: 4 queries at
+    most, however many rules."""
+    results = _Results()
+    courses = {course.pk: course for rule in rules for course in rule.courses.all()}
+    lesson_ids = {lesson.pk for rule in rules for lesson in rule.quiz_lessons.all()}
+    lab_ids = {lab.pk for rule in rules for lab in rule.labs.all()}
+    if courses:
+        results.course_lessons = {course.path: [] for course in courses.values()}
+        children = reduce(
+            or_, (LessonPage.objects.child_of_q(c) for c in courses.values())
+        )
+        for pk, path in (
+            LessonPage.objects.live().filter(children).values_list("pk", "path")
+        ):
+            results.course_lessons[path[: -LessonPage.steplen]].append(pk)
+        every_lesson = [pk for pks in results.course_lessons.values() for pk in pks]
+        results.completed = set(
+            LessonCompletion.objects.filter(
+                user=user, lesson_id__in=every_lesson
+            ).values_list("lesson_id", flat=True)
+        )
+    if lesson_ids:
+        attempts = (
+            QuizAttempt.objects.filter(user=user, lesson_id__in=lesson_ids)
+            .only("lesson", "quiz_id", "percent", "submitted_at")
+            .order_by("-percent", "submitted_at")
+        )
+        for attempt in attempts:
+            key = (attempt.lesson_id, attempt.quiz_id)
+            results.attempts.setdefault(key, []).append(attempt)
+    if lab_ids:
+        graded = Submission.objects.filter(
+            user=user,
+            lab_id__in=lab_ids,
+            status=Submission.Status.GRADED,
+            needs_manual_grade=False,
+            max_score__gt=0,
+        )
+        for submission in graded:
+            results.submissions.setdefault(submission.lab_id, []).append(submission)
+    return results
+
+
+def _course_requirement(results: _Results, course: CoursePage) -> Requirement:
+    lessons = results.course_lessons.get(course.path, [])
+    total = len(lessons)
+    done = sum(1 for pk in lessons if pk in results.completed)
     return Requirement(
         kind=Kind.COURSE,
         key=f"course-{course.slug}",
@@ -136,18 +206,19 @@ def _course_requirement(user: User, course: CoursePage) -> Requirement:
 
 
 def _quiz_requirements(
-    user: User, lesson: LessonPage, pass_mark: int | None, since: datetime | None
+    results: _Results,
+    lesson: LessonPage,
+    pass_mark: int | None,
+    since: datetime | None,
 ) -> list[Requirement]:
     found = []
     for block in lesson.body:
         if block.block_type != "quiz":
             continue
-        attempts = QuizAttempt.objects.filter(
-            user=user, lesson=lesson, quiz_id=block.id
+        attempts = results.attempts.get((lesson.pk, block.id), [])
+        best = next(
+            (a for a in attempts if since is None or a.submitted_at > since), None
         )
-        if since is not None:
-            attempts = attempts.filter(submitted_at__gt=since)
-        best = attempts.order_by("-percent", "submitted_at").first()
         mark = pass_mark if pass_mark is not None else block.value["pass_mark"]
         found.append(
             Requirement(
@@ -168,17 +239,13 @@ def _submission_percent(submission: Submission) -> Decimal:
 
 
 def _lab_requirement(
-    user: User, lab: Lab, pass_mark: int | None, since: datetime | None
+    results: _Results, lab: Lab, pass_mark: int | None, since: datetime | None
 ) -> Requirement:
-    graded = Submission.objects.filter(
-        user=user,
-        lab=lab,
-        status=Submission.Status.GRADED,
-        needs_manual_grade=False,
-        max_score__gt=0,
-    )
-    if since is not None:
-        graded = graded.filter(created_at__gt=since)
+    graded = [
+        submission
+        for submission in results.submissions.get(lab.pk, [])
+        if since is None or submission.created_at > since
+    ]
     best = max(graded, key=_submission_percent, default=None)
     mark = pass_mark if pass_mark is not None else lab.pass_mark
     percent = _submission_percent(best) if best else None
@@ -201,6 +268,25 @@ def _lab_requirement(
     )
 
 
+def _rule_progress(
+    rule: CertificateRule, results: _Results, since: datetime | None
+) -> RuleProgress:
+    """``rule`` (prefetched by ``_rules_with_requirements``) checked against
+    ``results``, with no queries."""
+    progress = RuleProgress(programme=rule.programme, rule=rule, since=since)
+    for course in rule.courses.all():
+        progress.requirements.append(_course_requirement(results, course))
+    for lesson in rule.quiz_lessons.all():
+        progress.requirements.extend(
+            _quiz_requirements(results, lesson.specific, rule.quiz_pass_mark, since)
+        )
+    for lab in rule.labs.all():
+        progress.requirements.append(
+            _lab_requirement(results, lab, rule.lab_pass_mark, since)
+        )
+    return progress
+
+
 def rule_check(
     *, user: User, programme: ProgrammePage, since: datetime | None = None
 ) -> RuleProgress | None:
@@ -208,21 +294,43 @@ def rule_check(
     the programme has no rule. ``since``: only quiz and lab results after it count
     (lessons once completed stay completed)."""
     programme = page_canonical(programme)
-    rule = rule_for(programme=programme)
+    rule = _rules_with_requirements().filter(programme=programme).first()
     if rule is None:
         return None
-    progress = RuleProgress(programme=programme, rule=rule, since=since)
-    for course in rule.courses.order_by("path"):
-        progress.requirements.append(_course_requirement(user, course))
-    for lesson in rule.quiz_lessons.order_by("path"):
-        progress.requirements.extend(
-            _quiz_requirements(user, lesson.specific, rule.quiz_pass_mark, since)
+    rule.programme = programme
+    return _rule_progress(rule, _results_for(user=user, rules=[rule]), since)
+
+
+def rule_progress_for_programmes(
+    *, user: User, programmes: Sequence[ProgrammePage]
+) -> dict[int, RuleProgress]:
+    """``rule_check`` for many programmes at once (the dashboard's and the
+    certificates page's progress): ``user``'s progress keyed by the id of each
+    given programme that has a rule; programmes without one are left out.
+
+    A bounded number of queries however many programmes: the default locale, the
+    default-language editions of programmes given in another language, the rules
+    with their chosen pages, and ``user``'s results shared by every rule.
+    """
+    if not programmes:
+        return {}
+    canonical = canonical_map(programmes)
+    rules = {
+        rule.programme_id: rule
+        for rule in _rules_with_requirements().filter(
+            programme_id__in={page.pk for page in canonical.values()}
         )
-    for lab in rule.labs.order_by("slug"):
-        progress.requirements.append(
-            _lab_requirement(user, lab, rule.lab_pass_mark, since)
-        )
-    return progress
+    }
+    if not rules:
+        return {}
+    results = _results_for(user=user, rules=list(rules.values()))
+    found = {}
+    for programme in programmes:
+        page = canonical.get(programme.pk)
+        rule = rules.get(page.pk) if page is not None else None
+        if rule is not None:
+            found[programme.pk] = _rule_progress(rule, results, since=None)
+    return found
 
 
 # --- Issuing --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the API: states, progress towards a certificate, the skills transcript, lists.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -14,7 +15,11 @@ from wagtail.models import Locale
 
 from courses.models import Enrolment, ProgrammePage, Skill
 from grading.credentials.document import programme_edition, site_url
-from grading.credentials.issuing import RuleProgress, certificate_expired, rule_check
+from grading.credentials.issuing import (
+    RuleProgress,
+    certificate_expired,
+    rule_progress_for_programmes,
+)
 from grading.credentials.models import Certificate
 from lms.accounts.models import User
 
@@ -45,6 +50,28 @@ def programme_localized(programme: ProgrammePage) -> ProgrammePage:
     return programme_edition(programme.specific, Locale.get_active().language_code)
 
 
+def programmes_localized(
+    *, programmes: Sequence[ProgrammePage], locale: Locale | None = None
+) -> dict[int, ProgrammePage]:
+    """``programme_localized`` for many programmes in 2 queries at most: each
+    programme's id mapped to its edition in ``locale`` (the active one when not
+    given) if it has been translated, else to itself."""
+    if not programmes:
+        return {}
+    locale = locale or Locale.get_active()
+    editions = {
+        page.translation_key: page
+        for page in ProgrammePage.objects.filter(
+            translation_key__in={page.translation_key for page in programmes},
+            locale=locale,
+        )
+    }
+    return {
+        page.pk: editions.get(page.translation_key) or page.specific
+        for page in programmes
+    }
+
+
 @dataclass
 class HeldCertificate:
     certificate: Certificate
@@ -73,8 +100,24 @@ def certificates_for(*, user: User) -> QuerySet[Certificate]:
     )
 
 
-def certificates_held(certificates) -> list[HeldCertificate]:
-    return [_held(certificate) for certificate in certificates]
+def certificates_held(
+    certificates, *, locale: Locale | None = None
+) -> list[HeldCertificate]:
+    """``certificates`` (with their programmes) as held, in ``locale`` (the active
+    language when not given): 2 queries at most for their programmes' editions."""
+    certificates = list(certificates)
+    editions = programmes_localized(
+        programmes=[certificate.programme for certificate in certificates],
+        locale=locale,
+    )
+    return [
+        HeldCertificate(
+            certificate=certificate,
+            state=certificate_state(certificate),
+            programme=editions[certificate.programme_id],
+        )
+        for certificate in certificates
+    ]
 
 
 def certificate_of_holder(*, user: User, certificate_id) -> HeldCertificate | None:
@@ -86,23 +129,42 @@ def certificate_of_holder(*, user: User, certificate_id) -> HeldCertificate | No
     return _held(certificate) if certificate else None
 
 
-def progress_for(*, user: User) -> list[RuleProgress]:
+def progress_for(*, user: User, locale: Locale | None = None) -> list[RuleProgress]:
     """Progress towards the certificates of the programmes ``user`` is enrolled in
-    and does not hold a valid certificate for."""
+    and does not hold a valid certificate for, each programme in ``locale`` (the
+    active language when not given).
+
+    A bounded number of queries however many programmes: the enrolments, the
+    un-revoked certificates for all of them, ``rule_progress_for_programmes`` and
+    the programmes' editions in the active language.
+    """
+    programmes = [
+        enrolment.programme
+        for enrolment in Enrolment.objects.filter(
+            user=user, status=Enrolment.Status.ACTIVE
+        ).select_related("programme")
+    ]
+    held = {
+        certificate.programme_id: certificate
+        for certificate in Certificate.objects.filter(
+            user=user,
+            programme__in=[programme.pk for programme in programmes],
+            revoked_at__isnull=True,
+        )
+    }
+    pending = [
+        programme
+        for programme in programmes
+        if programme.pk not in held or certificate_expired(held[programme.pk])
+    ]
+    progress = rule_progress_for_programmes(user=user, programmes=pending)
+    shown = [programme for programme in pending if programme.pk in progress]
+    editions = programmes_localized(programmes=shown, locale=locale)
     found = []
-    enrolments = Enrolment.objects.filter(
-        user=user, status=Enrolment.Status.ACTIVE
-    ).select_related("programme")
-    for enrolment in enrolments:
-        held = Certificate.objects.filter(
-            user=user, programme=enrolment.programme, revoked_at__isnull=True
-        ).first()
-        if held is not None and not certificate_expired(held):
-            continue
-        progress = rule_check(user=user, programme=enrolment.programme)
-        if progress is not None:
-            progress.programme = programme_localized(enrolment.programme)
-            found.append(progress)
+    for programme in shown:
+        item = progress[programme.pk]
+        item.programme = editions[programme.pk]
+        found.append(item)
     return found
 
 
@@ -199,9 +261,14 @@ def programmes_with_certificates() -> QuerySet[ProgrammePage]:
     return ProgrammePage.objects.filter(locale=Locale.get_default()).order_by("path")
 
 
-def dashboard_certificates(*, user: User, limit: int = 3) -> dict:
-    """The dashboard's certificates section: the latest held, and progress."""
+def dashboard_certificates(
+    *, user: User, locale: Locale | None = None, limit: int = 3
+) -> dict:
+    """The dashboard's certificates section: the latest held, and progress, with
+    programmes in ``locale`` (the active language when not given). A bounded
+    number of queries however many programmes ``user`` is enrolled in."""
+    locale = locale or Locale.get_active()
     return {
-        "held": certificates_held(certificates_for(user=user)[:limit]),
-        "progress": progress_for(user=user),
+        "held": certificates_held(certificates_for(user=user)[:limit], locale=locale),
+        "progress": progress_for(user=user, locale=locale),
     }

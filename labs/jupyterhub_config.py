@@ -65,6 +65,12 @@ c.Spawner.environment = {
     "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     # Trainees get JupyterLab without nbgrader's instructor tools (see the folder).
     "JUPYTER_CONFIG_DIR": str(Path(__file__).resolve().parent / "trainee-jupyter"),
+    # JupyterLab keeps a trainee's layout (open files, panels) in its workspaces
+    # folder, by default inside the config folder above: the repository, shared by
+    # every trainee. Each trainee keeps theirs in their own home instead.
+    "JUPYTERLAB_WORKSPACES_DIR": lambda spawner: str(
+        STATE / "homes" / spawner.user.name / ".jupyter" / "lab" / "workspaces"
+    ),
 }
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]

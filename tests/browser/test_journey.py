@@ -194,15 +194,36 @@ def test_trainee_opens_a_lab_in_jupyterlab_without_a_second_login(page: Page, pl
     )
     # The kernel answers through the hub's proxy (its websocket subprotocol and
     # binary frames survive the proxy): running the first code cell numbers it.
-    page.locator(".jp-CodeCell").first.click()
-    page.keyboard.press("Shift+Enter")
-    expect(page.locator(".jp-InputPrompt", has_text="[1]:").first).to_be_visible(
+    # A new code cell at the top, run at once: the lab's own first code cell may be
+    # below the fold, where JupyterLab does not render it (windowed notebooks).
+    expect(page.get_by_role("button", name=re.compile(r"\| Idle"))).to_be_visible(
         timeout=60_000
     )
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    page.keyboard.press("Enter")
+    page.keyboard.type("print(6 * 7)")
+    page.keyboard.press("Shift+Enter")
+    first = page.locator(".jp-Notebook .jp-Cell").first
+    expect(first.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[1\]:"))
+    expect(first.locator(".jp-OutputArea-output")).to_have_text("42")
     hub_logins = [url for url in visited if "/accounts/login" in url]
     assert hub_logins == [], visited
     assert any("/hub/oauth_callback" in url or "/o/authorize" in url for url in visited)
     page.screenshot(path=platform.var_dir.parent / f"{platform.var_dir.name}-lab.png")
+
+    # JupyterLab keeps the trainee's layout in their own home, never in the
+    # repository's trainee configuration that every trainee's server reads.
+    user = re.search(r"/user/([^/]+)/", page.url).group(1)
+    home = platform.var_dir / "hub" / "homes" / user
+    deadline = time.monotonic() + 30
+    while (
+        not list(home.glob(".jupyter/lab/workspaces/*")) and time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    assert list(home.glob(".jupyter/lab/workspaces/*"))
+    assert not (CONTENT.parents[1] / "labs" / "trainee-jupyter" / "lab").exists()
 
     # A visitor without a site session who opens the same lab is sent to the
     # site's login page (through the hub's OAuth), not into the lab.

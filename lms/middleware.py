@@ -1,10 +1,67 @@
-"""Locale handling for the URLs that live outside ``i18n_patterns`` (API, health)."""
+"""Request ids for logs, and locale handling for the URLs that live outside
+``i18n_patterns`` (API, health)."""
 
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+
+from lms.logging import (
+    REQUEST_ID_HEADER,
+    request_id,
+    request_id_clean,
+    request_id_new,
+)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id: the caller's ``X-Request-ID`` when it is a safe
+    token (a proxy's or load balancer's, so their logs and ours join up), else a
+    new uuid4. It is in the context for every log line of the request (and of the
+    tasks it queues), on ``request.request_id``, and in the response's header.
+
+    Sync and async capable: under ASGI it stays async, so the context variable is
+    set in the request's own task and Django carries it into the sync parts.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable]
+    ) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _begin(self, request: HttpRequest) -> str:
+        value = request_id_clean(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = value or request_id_new()
+        return request.request_id
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        token = request_id.set(self._begin(request))
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        token = request_id.set(self._begin(request))
+        try:
+            response = await self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
 
 
 class LocaleMiddleware(DjangoLocaleMiddleware):

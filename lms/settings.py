@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lms.middleware.RequestIdMiddleware",  # first: every later log line carries it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,6 +180,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a grading is long: don't hoard messages
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
 }
+# Task events (`celery worker -E`): monitors such as Flower see tasks sent and run.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
     "submissions-requeue-stuck": {
         "task": "grading.submissions_requeue_stuck",
@@ -368,13 +372,31 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"  # Wagtail's preview overrides it to SAMEORIGIN itself
 
+# text: the message alone (a terminal, journald); json: one object per line with
+# time, level, logger, message, request_id and exception (lms/logging.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "lms.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "lms.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         name: {"level": "WARNING"}
         for name in ("daphne", "django_tasks", "django.tasks", "wagtail", "modelsearch")
     },
 }
+# Celery's worker and beat keep Django's LOGGING for JSON (lms/celery.py); text keeps
+# Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

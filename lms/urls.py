@@ -7,7 +7,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
 from labs import views as lab_views
-from lms import dashboard
+from lms import dashboard, views_ops
 from lms.accounts import views as account_views
 from lms.api import api
 
@@ -31,6 +31,7 @@ urlpatterns += i18n_patterns(
     path("learn/", include("courses.urls")),
     path("labs/", include("labs.urls")),
     path("grading/", include("grading.urls")),
+    path("ops/queues/", views_ops.queues, name="ops_queues"),
     path("", include(wagtail_urls)),
     prefix_default_language=True,
 )

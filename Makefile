@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test setup lint check-layers migrate seed run browser cjk-font pdf-tools clean messages
+.PHONY: demo prod-local test setup lint check-layers migrate seed run browser cjk-font pdf-tools clean messages
 
 ## Create the virtualenv and install the locked dependencies (only when they change),
 ## and a CJK font for the Chinese PDF certificates.
@@ -29,6 +29,12 @@ seed: migrate
 demo: seed
 	$(BIN)/python manage.py runplatform
 
+## The production-shaped run (deploy/prod-local.sh): this machine's PostgreSQL and
+## Redis, DEBUG off, collected static files, several uvicorn workers, Celery worker
+## and beat, the hub; state under var/prod/. /healthz and /readyz tell when it is up.
+prod-local: setup
+	deploy/prod-local.sh
+
 ## Install the browser the end-to-end tests drive (Debian's chromium) when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -49,14 +55,16 @@ cjk-font:
 	    echo "Could not install a CJK font: Chinese PDFs will show empty boxes."; \
 	  else echo "No CJK font: Chinese PDFs will show empty boxes (apt-get install fonts-wqy-microhei)."; fi; }
 
-## pdftotext, with which the tests read the certificate PDFs back (they skip without it).
+## pdftotext and pdftoppm (poppler-utils), with which the tests read the certificate
+## PDFs back, and zbarimg (zbar-tools), with which the journey reads their QR codes.
+## The PDF text tests skip without them; the journey test (--journey) fails.
 pdf-tools:
-	@command -v pdftotext >/dev/null 2>&1 || { \
+	@{ command -v pdftotext && command -v zbarimg; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing poppler-utils (pdftotext) for the PDF tests..."; \
-	    (apt-get install -y -qq poppler-utils >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null)); \
-	  else echo "pdftotext not found: the PDF text tests will be skipped (apt-get install poppler-utils)."; fi; }
+	    echo "Installing poppler-utils and zbar-tools for the PDF and QR tests..."; \
+	    (apt-get install -y -qq poppler-utils zbar-tools >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq poppler-utils zbar-tools >/dev/null)); \
+	  else echo "pdftotext or zbarimg not found: PDF tests will be skipped (apt-get install poppler-utils zbar-tools)."; fi; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -97,6 +97,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "lms.urls"
 ASGI_APPLICATION = "lms.asgi.application"
+# uvicorn processes serving the site on one port (`manage.py runplatform`): about
+# one per core; containers run one each and scale by replicas instead.
+WEB_WORKERS = env.int("WEB_WORKERS", default=1)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -301,8 +304,12 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    # Development's hub answers on http://127.0.0.1; production redirects use https.
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
+    # The hub's OAuth callback lives under JUPYTERHUB_URL: https in production; plain
+    # http only in development or when the hub itself is served over http (the
+    # production-shaped run on loopback, deploy/prod-local.sh).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"]
+    if DEBUG or JUPYTERHUB_URL.startswith("http://")
+    else ["https"],
 }
 
 # --- Grading ----------------------------------------------------------------------

@@ -125,9 +125,27 @@ def programme(db):
     )
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--journey",
+        action="store_true",
+        help="run the journey test (tests/journey) against the production-shaped "
+        "run; it needs PostgreSQL, Redis and Chromium (.ci/run passes it)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """Run browser tests last: Playwright's sync API keeps an event loop running in
-    the main thread for the rest of the session, which async tests cannot share."""
+    the main thread for the rest of the session, which async tests cannot share.
+
+    The journey runs only with --journey: a fresh machine has no PostgreSQL."""
+    if not config.getoption("--journey"):
+        skip = pytest.mark.skip(
+            reason="the journey needs PostgreSQL and Redis: pytest --journey (.ci/run)"
+        )
+        for item in items:
+            if item.get_closest_marker("journey") is not None:
+                item.add_marker(skip)
     items.sort(
         key=lambda item: (
             item.get_closest_marker("browser") is not None,

@@ -1,6 +1,6 @@
 """A real platform process and Debian's Chromium for the end-to-end tests.
 
-The server is `manage.py runplatform` (private Redis + daphne) on a fresh SQLite
+The server is `manage.py runplatform` (private Redis + uvicorn) on a fresh SQLite
 database under a temporary VAR_DIR, migrated and seeded as `make demo` does, so the
 browser exercises exactly what a user of the demo gets. Mail goes to files that the
 tests read. Without Chromium every browser test is skipped, never failed.

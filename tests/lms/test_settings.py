@@ -10,6 +10,8 @@ PRODUCTION = {
     "SECRET_KEY": "x" * 30 + "-production-like-secret-key-0123456789",
     "ALLOWED_HOSTS": "academy.example.org",
     "CSRF_TRUSTED_ORIGINS": "https://academy.example.org",
+    "SITE_URL": "https://academy.example.org",
+    "JUPYTERHUB_URL": "https://labs.example.org",
     "DATABASE_URL": "sqlite:////tmp/silkroute-deploy-check.sqlite3",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "JUPYTERHUB_API_TOKEN": "hub-service-token-from-a-secret-store",

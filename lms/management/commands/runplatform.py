@@ -54,16 +54,40 @@ def hub_environment(site_url: str) -> dict[str, str]:
     }
 
 
-def processes(host: str, port: int) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """Every process of the platform: name → (command, extra environment)."""
+def web_command(bin_dir: Path, host: str, port: int) -> list[str]:
+    """uvicorn with WEB_WORKERS processes on one socket. Proxy headers are left to
+    Django (SECURE_PROXY_SSL_HEADER, TRUSTED_PROXY_COUNT), lifespan is unused, and a
+    stop waits at most 20 s for requests in flight (websockets are closed at once)."""
+    return [
+        str(bin_dir / "uvicorn"),
+        "lms.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(settings.WEB_WORKERS),
+        "--lifespan",
+        "off",
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--timeout-graceful-shutdown",
+        "20",
+    ]
+
+
+def processes(
+    host: str, port: int, site_url: str = ""
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every process of the platform: name → (command, extra environment).
+
+    ``site_url``: where browsers reach the site (the hub sends trainees there to sign
+    in); by default the address the web process listens on."""
     bin_dir = Path(sys.executable).parent
     result: dict[str, tuple[list[str], dict[str, str]]] = {}
     if settings.REDIS_IS_PRIVATE:
         result["redis"] = (redis_command(), {})
-    result["web"] = (
-        [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "lms.asgi:application"],
-        {},
-    )
+    result["web"] = (web_command(bin_dir, host, port), {})
     result["worker"] = (
         [
             str(bin_dir / "celery"),
@@ -78,6 +102,7 @@ def processes(host: str, port: int) -> dict[str, tuple[list[str], dict[str, str]
         {},
     )
     # The sweeper (stuck submissions) and other periodic tasks.
+    (Path(settings.VAR_DIR) / "run").mkdir(parents=True, exist_ok=True)
     result["beat"] = (
         [
             str(bin_dir / "celery"),
@@ -95,7 +120,7 @@ def processes(host: str, port: int) -> dict[str, tuple[list[str], dict[str, str]
         hub_config = Path(settings.BASE_DIR) / "labs" / "jupyterhub_config.py"
         result["hub"] = (
             [str(bin_dir / "jupyterhub"), "-f", str(hub_config)],
-            hub_environment(f"http://{host}:{port}"),
+            hub_environment(site_url or f"http://{host}:{port}"),
         )
     return result
 
@@ -106,6 +131,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--site-url",
+            default="",
+            help="The site's public URL, when it is not http://HOST:PORT/.",
+        )
 
     def handle(self, *args, **options):
         from labs.services import hub_oauth_client_ensure
@@ -116,16 +146,18 @@ class Command(BaseCommand):
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
-        for name, (command, env) in processes(options["host"], options["port"]).items():
+        for name, (command, env) in processes(
+            options["host"], options["port"], options["site_url"]
+        ).items():
             manager.add_process(
                 name,
                 " ".join(_quote(part) for part in command),
                 env={**base_env, **env},
                 cwd=str(settings.BASE_DIR),
             )
+        url = options["site_url"] or f"http://{options['host']}:{options['port']}"
         self.stdout.write(
-            f"Silkroute Academy on http://{options['host']}:{options['port']}/ "
-            "— Ctrl-C stops every process."
+            f"Silkroute Academy on {url.rstrip('/')}/ — Ctrl-C stops every process."
         )
         # Give the hub time to stop trainees' servers before honcho kills it.
         honcho.manager.KILL_WAIT = 30

@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     NOT_INHERITED,
     _free_port,
     _stop,
+    lab_releases_copy,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,6 +166,7 @@ def production(chromium_executable) -> Iterator[ProductionRun]:
         )
         + f"DEMO_PASSWORD={password}\n"
     )
+    lab_releases_copy(var_dir)
     env = _environment(var_dir, database, port)
     url = f"http://localhost:{port}"
     log = var_dir / "platform.log"

@@ -127,10 +127,11 @@ def programme(db):
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--journey",
+        "--production",
         action="store_true",
-        help="run the journey test (tests/journey) against the production-shaped "
-        "run; it needs PostgreSQL, Redis and Chromium (.ci/run passes it)",
+        help="run the tests marked production (the journey against the "
+        "production-shaped run, backup and restore): they need PostgreSQL, Redis "
+        "and Chromium; .ci/run's third stage passes it",
     )
 
 
@@ -138,13 +139,14 @@ def pytest_collection_modifyitems(config, items):
     """Run browser tests last: Playwright's sync API keeps an event loop running in
     the main thread for the rest of the session, which async tests cannot share.
 
-    The journey runs only with --journey: a fresh machine has no PostgreSQL."""
-    if not config.getoption("--journey"):
+    Tests marked production run only with --production: a fresh machine has no
+    PostgreSQL, and CI runs them once, in their own stage."""
+    if not config.getoption("--production"):
         skip = pytest.mark.skip(
-            reason="the journey needs PostgreSQL and Redis: pytest --journey (.ci/run)"
+            reason="needs PostgreSQL and Redis: pytest --production (.ci/run)"
         )
         for item in items:
-            if item.get_closest_marker("journey") is not None:
+            if item.get_closest_marker("production") is not None:
                 item.add_marker(skip)
     items.sort(
         key=lambda item: (

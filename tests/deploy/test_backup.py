@@ -4,9 +4,10 @@ PostgreSQL: a seeded database is dumped with ``pg_dump -Fc``, restored with
 the restored copy is ready and verifies the graduate's certificates (one valid, one
 revoked) with the same issuer keys (the same VAR_DIR).
 
-Skipped, with the reason, when PostgreSQL at 127.0.0.1:5432 (user postgres, trust
-authentication) or its client programs are not there. Not ``engine_free``: it needs
-PostgreSQL, whatever the suite's own database.
+Marked ``production``: it runs with ``pytest --production`` (.ci/run's third stage),
+once, whatever the suite's own database; skipped, with the reason, when PostgreSQL at
+127.0.0.1:5432 (user postgres, trust authentication) or its client programs are not
+there.
 """
 
 import os
@@ -24,6 +25,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from lms.management.commands.runplatform import web_command
+from tests.browser.conftest import lab_releases_copy
+
+pytestmark = pytest.mark.production
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -194,14 +200,15 @@ def _verify(client: httpx.Client, certificate_id: str) -> dict:
 
 def test_a_dump_restored_into_a_new_database_serves_and_verifies(workspace):
     """migrate + seed_demo → pg_dump -Fc → pg_restore --clean --if-exists into a
-    second database → daphne on it: /healthz and /readyz 200, the graduate's valid
-    certificate verifies as valid and the revoked one as revoked."""
+    second database → the web process on it: /healthz and /readyz 200, the
+    graduate's valid certificate verifies as valid and the revoked one as revoked."""
     var_dir, source, restored = workspace
     redis_server = None if os.environ.get("REDIS_URL") else _private_redis(var_dir)
     web = None
     try:
         _sql(f'CREATE DATABASE "{source}"')
         env = _env(var_dir, source)
+        lab_releases_copy(var_dir)
         _manage("migrate", "--noinput", env=env)
         seeded = _manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
         held = dict(CERTIFICATE_LINE.findall(seeded))  # id → "valid" | "revoked"
@@ -219,8 +226,7 @@ def test_a_dump_restored_into_a_new_database_serves_and_verifies(workspace):
         env = _env(var_dir, restored)
         port = _free_port()
         web = subprocess.Popen(  # noqa: S603
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
-            + ["lms.asgi:application"],
+            web_command(BIN, "127.0.0.1", port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -236,7 +242,9 @@ def test_a_dump_restored_into_a_new_database_serves_and_verifies(workspace):
                         break
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "daphne did not answer /healthz"
+                assert time.monotonic() < deadline, (
+                    "the web process did not answer /healthz"
+                )
                 time.sleep(0.2)
             ready = client.get("/readyz")
             assert ready.status_code == 200, ready.text

@@ -3,7 +3,7 @@
 The platform runs as `make prod-local` runs it, on this machine's PostgreSQL and
 Redis with DEBUG off, in a database of its own that is dropped afterwards, with its
 state under a temporary VAR_DIR and every port free. The journey runs only with
-``pytest --journey`` (as .ci/run does): it needs PostgreSQL, Redis and Chromium,
+``pytest --production`` (as .ci/run does): it needs PostgreSQL, Redis and Chromium,
 which a fresh machine's `make test` does not have.
 """
 

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.test_journey import _answer_correctly, _confirmation_url, _quiz_of
 
-pytestmark = [pytest.mark.browser, pytest.mark.journey]
+pytestmark = [pytest.mark.browser, pytest.mark.production]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMME_DIR = ROOT / "courses" / "content" / "digital-commerce-smes"

@@ -10,6 +10,7 @@ from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
+from lms import pagecache
 from lms.logging import (
     REQUEST_ID_HEADER,
     request_id,
@@ -90,3 +91,24 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
                 )
                 return response
         return super().process_response(request, response)
+
+
+class PageCacheMiddleware:
+    """Answers anonymous visitors' Wagtail pages from the cache (``lms.pagecache``
+    decides what is looked up and what is stored). Just after WhiteNoise: a hit
+    skips sessions, authentication, CSRF and Wagtail's routing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = pagecache.request_lookup_key(request)
+        if key is None:
+            return self.get_response(request)
+        response, generation = pagecache.cached_response(key)
+        if response is not None:
+            return response
+        response = self.get_response(request)
+        if generation is not None:
+            pagecache.response_store(key, generation, request, response)
+        return response

@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "lms.middleware.RequestIdMiddleware",  # first: every later log line carries it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "lms.middleware.PageCacheMiddleware",  # a hit skips everything below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "lms.accounts.middleware.PreferredLanguageMiddleware",
@@ -154,6 +155,9 @@ CACHES = {
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="lms"),
     }
 }
+# Anonymous visitors' Wagtail pages, whole, in that cache (lms/pagecache.py): stale
+# at once when any page is published, unpublished, moved or deleted; 0 turns it off.
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=300)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -27,3 +27,6 @@ if REDIS_IS_PRIVATE:  # noqa: F405
     CACHES["default"]["LOCATION"] = str(REDIS_SOCKET.with_suffix(".cache"))
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 READYZ_CHECK_HUB = False  # the labs tests check it against their own real hub
+# Isolation: a page cached by one request of a test would hide the direct database
+# changes that test makes next; tests/lms/test_pagecache.py turns it on.
+PAGE_CACHE_SECONDS = 0

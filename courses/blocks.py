@@ -180,10 +180,23 @@ def _lab_choices() -> list[tuple[str, str]]:
     ]
 
 
+class LabChoiceBlock(blocks.ChoiceBlock):
+    """A lab's slug, chosen in the editor among every lab. Read back from the
+    database as the slug it is: Wagtail's ChoiceBlock lists the choices (a query
+    for every lab) on each page view to turn the stored string into itself."""
+
+    def to_python(self, value):
+        return value
+
+
+# Migrations record it as the ChoiceBlock it was: the stored data is the same.
+DECONSTRUCT_ALIASES = {LabChoiceBlock: "wagtail.blocks.ChoiceBlock"}
+
+
 class LabBlock(blocks.StructBlock):
     """A hands-on lab: "Open lab" for enrolled trainees, with their lab's state."""
 
-    lab = blocks.ChoiceBlock(choices=_lab_choices, help_text=_("The lab to open."))
+    lab = LabChoiceBlock(choices=_lab_choices, help_text=_("The lab to open."))
     title = blocks.CharBlock(required=False)
 
     class Meta:
@@ -195,7 +208,14 @@ class LabBlock(blocks.StructBlock):
         from labs.models import Lab, LabSession
 
         context = super().get_context(value, parent_context)
-        lab = Lab.objects.filter(slug=value["lab"], status=Lab.Status.PUBLISHED).first()
+        # The lesson's published labs, when the page has read them already.
+        labs = (parent_context or {}).get("published_labs") or {}
+        if value["lab"] in labs:
+            lab = labs[value["lab"]]
+        else:
+            lab = Lab.objects.filter(
+                slug=value["lab"], status=Lab.Status.PUBLISHED
+            ).first()
         request = parent_context.get("request") if parent_context else None
         user = getattr(request, "user", None)
         session = None

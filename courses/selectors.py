@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from wagtail.models import Locale, Page
 
+from courses.cache import content_cached
 from courses.models import (
     CoursePage,
     Enrolment,
@@ -24,6 +25,7 @@ from courses.models import (
     QuizAttempt,
     Skill,
 )
+from labs.models import Lab
 from lms.accounts.models import User
 
 
@@ -159,13 +161,7 @@ def programmes_progress(
     localized = localized_map([*programmes, *lessons], locale)
     # Course summaries are shown on programme pages: read them with the course.
     localized.update(localized_map(courses, locale, model=CoursePage))
-    done: set[int] = set()
-    if user is not None and user.is_authenticated and lessons:
-        done = set(
-            LessonCompletion.objects.filter(
-                user=user, lesson_id__in=[lesson.pk for lesson in lessons]
-            ).values_list("lesson_id", flat=True)
-        )
+    done = lessons_done(user=user, lesson_ids=[lesson.pk for lesson in lessons])
     result = {
         programme.pk: ProgrammeProgress(programme.pk, localized[programme.pk])
         for programme in programmes
@@ -183,6 +179,17 @@ def programmes_progress(
                 LessonItem(lesson.pk, localized[lesson.pk], lesson.pk in done)
             )
     return result
+
+
+def lessons_done(*, user: User | None, lesson_ids: Sequence[int]) -> set[int]:
+    """Which of the (canonical) lessons ``user`` has completed: one query."""
+    if user is None or not user.is_authenticated or not lesson_ids:
+        return set()
+    return set(
+        LessonCompletion.objects.filter(
+            user=user, lesson_id__in=list(lesson_ids)
+        ).values_list("lesson_id", flat=True)
+    )
 
 
 def active_programme_ids(*, user: User, programme_ids: Iterable[int]) -> set[int]:
@@ -250,35 +257,73 @@ def course_context(*, page: CoursePage, user: User, request: HttpRequest) -> dic
     }
 
 
-def lesson_context(*, page: LessonPage, user: User, request: HttpRequest) -> dict:
+@dataclass
+class LessonOutline:
+    """What every reader of a lesson sees alike: its programme's structure in the
+    lesson's language (nothing marked done) and the published labs it opens."""
+
+    canonical_id: int
+    programme: ProgrammePage  # canonical
+    progress: ProgrammeProgress
+    published_labs: dict[str, Lab]
+
+
+def lesson_outline(*, page: LessonPage) -> LessonOutline:
+    """The lesson's outline, read once per content generation (courses.cache)."""
+    return content_cached(f"lesson-outline:{page.pk}", lambda: _lesson_outline(page))
+
+
+def _lesson_outline(page: LessonPage) -> LessonOutline:
     canonical = canonical_map([page])[page.pk]
     programme = ProgrammePage.objects.ancestor_of(canonical).get()
-    enrolled = bool(active_programme_ids(user=user, programme_ids=[programme.pk]))
     progress = programmes_progress(
-        user=user, programmes=[programme], locale=page.locale
+        user=None, programmes=[programme], locale=page.locale
     )[programme.pk]
+    slugs = [
+        block["value"]["lab"]
+        for block in page.body.raw_data
+        if block["type"] == "lab" and block["value"].get("lab")
+    ]
+    labs = Lab.objects.filter(slug__in=slugs, status=Lab.Status.PUBLISHED)
+    return LessonOutline(
+        canonical.pk, programme, progress, {lab.slug: lab for lab in labs}
+    )
+
+
+def lesson_context(*, page: LessonPage, user: User, request: HttpRequest) -> dict:
+    """The outline (cached) and the reader's own records: enrolment, completions
+    and quiz attempts, a query each."""
+    outline = lesson_outline(page=page)
+    canonical_id, progress = outline.canonical_id, outline.progress
+    enrolled = bool(
+        active_programme_ids(user=user, programme_ids=[outline.programme.pk])
+    )
     lessons = progress.lessons
+    done = lessons_done(user=user, lesson_ids=[item.canonical_id for item in lessons])
+    for item in lessons:
+        item.done = item.canonical_id in done
     index = next(
-        i for i, item in enumerate(lessons) if item.canonical_id == canonical.pk
+        i for i, item in enumerate(lessons) if item.canonical_id == canonical_id
     )
     course = next(
         c
         for c in progress.courses
-        if any(i.canonical_id == canonical.pk for i in c.lessons)
+        if any(i.canonical_id == canonical_id for i in c.lessons)
     )
     attempts: dict[str, QuizAttempt] = {}
     if user.is_authenticated:
-        for attempt in QuizAttempt.objects.filter(user=user, lesson=canonical):
+        for attempt in QuizAttempt.objects.filter(user=user, lesson_id=canonical_id):
             attempts.setdefault(attempt.quiz_id, attempt)  # newest first
     return {
         "enrolled": enrolled,
         "programme": progress.page,
-        "programme_canonical": programme,
+        "programme_canonical": outline.programme,
         "course_progress": course,
         "completed": lessons[index].done,
         "previous_lesson": lessons[index - 1] if index > 0 else None,
         "next_lesson": lessons[index + 1] if index + 1 < len(lessons) else None,
         "quiz_attempts": attempts,
+        "published_labs": outline.published_labs,
     }
 
 

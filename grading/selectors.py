@@ -13,12 +13,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Case, Q, Sum, Value, When, Window
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from grading import feedback
 from grading.models import Submission
-from grading.services import SubmissionError, attempts_used
+from grading.services import SubmissionError
 from labs.models import Lab
 from lms.accounts.models import Role, User
 from lms.accounts.permissions import has_role
@@ -72,14 +73,22 @@ class CellFeedback:
 
 
 def lab_submissions_summary(*, user: User, lab: Lab) -> LabSubmissionsSummary:
-    last = (
-        Submission.objects.filter(user=user, lab=lab).order_by("-attempt").first()
-        if user.is_authenticated
-        else None
-    )
+    """One query: the last submission, with the attempts used (those that count,
+    as ``attempts_used`` counts them) counted over all of them alongside."""
+    last = None
+    if user.is_authenticated:
+        counts = Case(
+            When(~Q(status=Submission.Status.ERROR), then=Value(1)), default=Value(0)
+        )
+        last = (
+            Submission.objects.filter(user=user, lab=lab)
+            .annotate(attempts_counted=Window(Sum(counts)))
+            .order_by("-attempt")
+            .first()
+        )
     return LabSubmissionsSummary(
         lab=lab,
-        used=attempts_used(user=user, lab=lab) if last is not None else 0,
+        used=last.attempts_counted if last is not None else 0,
         max_attempts=lab.max_attempts,
         last=last,
         closes_at=lab.closes_at,

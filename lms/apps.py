@@ -22,24 +22,5 @@ class LmsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.apps import apps
-        from django.db.models.signals import post_delete, post_save
-        from wagtail.signals import page_published, page_unpublished, post_page_move
-
-        from lms import pagecache
 
         post_migrate.connect(site_sync, sender=apps.get_app_config("sites"))
-        for signal in (page_published, page_unpublished, post_page_move):
-            signal.connect(
-                pagecache.on_page_change, dispatch_uid=f"pagecache-{id(signal)}"
-            )
-        for signal in (post_save, post_delete):
-            signal.connect(
-                pagecache.on_model_change, dispatch_uid=f"pagecache-page-{id(signal)}"
-            )
-        for model in ("labs.Lab", "courses.Skill"):
-            for signal in (post_save, post_delete):
-                signal.connect(
-                    pagecache.on_content_change,
-                    sender=apps.get_model(model),
-                    dispatch_uid=f"pagecache-{model}-{id(signal)}",
-                )

@@ -18,11 +18,10 @@ What it guarantees:
   switcher is a pair of links for them.)
 - The key holds the host, the full path with its query string, the language and
   the method.
-- Publishing, unpublishing, moving, saving or deleting any page, and saving or
-  deleting a lab or a skill, bumps a generation number kept in the cache; entries
-  of an older generation are never served. It is bumped at once and again after
-  the transaction commits, so a page rendered from the data before the commit is
-  not stored under the new generation.
+- Entries are stored with the content generation of ``courses.cache`` read before
+  rendering and never served under another: publishing, unpublishing, moving,
+  saving or deleting any page (or a lab, skill, locale or view restriction the
+  pages show) makes every stored page stale at once.
 
 ``PAGE_CACHE_SECONDS`` (0 turns the cache off) bounds how long an entry lives.
 """
@@ -30,16 +29,15 @@ What it guarantees:
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language_from_path
 
-GENERATION_KEY = "pagecache:generation"
+from courses.cache import GENERATION_KEY, content_generation
+
 HIT_HEADER = "X-Page-Cache"
 # The site's own views under the language prefix: never pages of the cache.
 EXCLUDED = (
@@ -87,14 +85,11 @@ def request_lookup_key(request: HttpRequest) -> str | None:
 
 def cached_response(key: str) -> tuple[HttpResponse | None, int | None]:
     """The stored response under ``key`` if it is of the current generation, and
-    that generation (one round trip to the cache). A new or emptied cache has no
-    generation: one is set from the clock, so that it cannot repeat an older one
-    that entries still in the cache were stored under."""
+    that generation (one round trip to the cache)."""
     found = cache.get_many([GENERATION_KEY, key])
     generation = found.get(GENERATION_KEY)
     if generation is None:
-        cache.add(GENERATION_KEY, time.time_ns(), None)
-        return None, cache.get(GENERATION_KEY)
+        return None, content_generation()
     entry = found.get(key)
     if entry is None or entry["generation"] != generation:
         return None, generation
@@ -141,40 +136,3 @@ def response_store(
     }
     cache.set(key, entry, page_cache_seconds())
     response.headers[HIT_HEADER] = "miss"
-
-
-def generation_bump() -> None:
-    """Make every stored page stale: now, and again once the transaction commits
-    (a page rendered in between from the old data is then not served either)."""
-    _bump()
-    transaction.on_commit(_bump)
-
-
-def _bump() -> None:
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:  # none yet, or evicted: a value no older entry can hold
-        cache.set(GENERATION_KEY, time.time_ns(), None)
-
-
-# --- Signal receivers (connected in lms.apps) -----------------------------------------
-
-
-def on_page_change(sender, **kwargs) -> None:
-    """page_published, page_unpublished, post_page_move."""
-    generation_bump()
-
-
-def on_model_change(sender, instance, **kwargs) -> None:
-    """post_save and post_delete of any page (all page models share Wagtail's
-    base): a page saved without publishing (a draft, or a script's direct save of
-    a live page) may have changed what visitors see."""
-    from wagtail.models import Page
-
-    if isinstance(instance, Page):
-        generation_bump()
-
-
-def on_content_change(sender, **kwargs) -> None:
-    """post_save and post_delete of what pages show besides pages: labs, skills."""
-    generation_bump()

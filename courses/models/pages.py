@@ -5,13 +5,16 @@ Each locale has its own page tree (Wagtail i18n); translations share a
 progress is the same whichever language they read in.
 """
 
+import hashlib
+
 from django.db import models
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalManyToManyField
 from wagtail import blocks
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.fields import RichTextField, StreamField
-from wagtail.models import Page
+from wagtail.models import Page, PageViewRestriction
 from wagtail.search import index
 
 from courses.blocks import LessonStreamBlock
@@ -23,7 +26,20 @@ class Level(models.TextChoices):
     ADVANCED = "advanced", _("Advanced")
 
 
-class CataloguePage(Page):
+class RestrictionsCheckedOnce:
+    """Page view restrictions read once per content generation: with none on the
+    site (the usual case) serving a page costs no query for them, instead of
+    Wagtail's two (the ancestors, then their restrictions)."""
+
+    def get_view_restrictions(self):
+        from courses.cache import content_cached
+
+        if not content_cached("view-restrictions", PageViewRestriction.objects.exists):
+            return PageViewRestriction.objects.none()
+        return super().get_view_restrictions()
+
+
+class CataloguePage(RestrictionsCheckedOnce, Page):
     """The home page of a locale: lists its programmes."""
 
     intro = RichTextField(blank=True)
@@ -36,6 +52,40 @@ class CataloguePage(Page):
     class Meta:
         verbose_name = _("catalogue")
 
+    def route(self, request, path_components):
+        """The page at the path in one query, not two per level: which page a path
+        names is read once per content generation (courses.cache), then the page
+        itself by its own model. Below a catalogue only programmes, courses and
+        lessons live, none of which routes otherwise than Wagtail's default (each
+        child by slug, the last one served when live); a path that names no page
+        takes Wagtail's way."""
+        if path_components:
+            from django.contrib.contenttypes.models import ContentType
+
+            from courses.cache import content_cached
+
+            url_path = self.url_path + "/".join(path_components) + "/"
+            found = content_cached(
+                "route:" + hashlib.sha256(url_path.encode()).hexdigest(),
+                lambda: (
+                    Page.objects.filter(
+                        slug=path_components[-1],
+                        url_path=url_path,
+                        path__startswith=self.path,
+                    )
+                    .values_list("pk", "content_type_id")
+                    .first()
+                ),
+            )
+            if found is not None:
+                model = ContentType.objects.get_for_id(found[1]).model_class()
+                page = model.objects.filter(pk=found[0]).first()
+                if page is not None:
+                    if not page.live:
+                        raise Http404
+                    return page.route(request, [])
+        return super().route(request, path_components)
+
     def get_context(self, request, *args, **kwargs):
         from courses.selectors import catalogue_context
 
@@ -44,7 +94,7 @@ class CataloguePage(Page):
         return context
 
 
-class ProgrammePage(Page):
+class ProgrammePage(RestrictionsCheckedOnce, Page):
     """A certificate track: a sequence of courses and the skills it certifies."""
 
     summary = models.TextField(_("summary"))
@@ -91,7 +141,7 @@ class ProgrammePage(Page):
         return context
 
 
-class CoursePage(Page):
+class CoursePage(RestrictionsCheckedOnce, Page):
     """A course within a programme: an ordered set of lessons."""
 
     summary = models.TextField(_("summary"))
@@ -113,7 +163,7 @@ class CoursePage(Page):
         return context
 
 
-class LessonPage(Page):
+class LessonPage(RestrictionsCheckedOnce, Page):
     """One lesson: teaching text, examples, quizzes and labs in a StreamField."""
 
     summary = models.TextField(_("summary"), blank=True)

@@ -172,3 +172,77 @@ def test_cohort_queries_do_not_grow_with_the_cohort(
 
     assert client.get(url).content.decode().count('<th scope="row">') == 50
     assert after == before, "\n".join(sql)
+
+
+# The seeded lesson with both a lab block and a quiz.
+LAB_LESSON = "duties-vat-and-landed-cost"
+LESSON_QUERY_LIMIT = 12
+
+
+def _lab_history(user, lab, lesson, block, *, attempts: int) -> None:
+    """A lab session, ``attempts`` graded submissions and quiz attempts of ``user``."""
+    from grading.models import Submission
+    from labs.models import LabSession
+
+    LabSession.objects.get_or_create(
+        user=user, lab=lab, defaults={"state": "running", "placed_version": 1}
+    )
+    start = Submission.objects.filter(user=user, lab=lab).count()
+    for n in range(start + 1, start + attempts + 1):
+        Submission.objects.create(
+            user=user,
+            lab=lab,
+            attempt=n,
+            notebook=f"submissions/{user.pk}-{n}.ipynb",
+            sha256="0" * 64,
+            size=100,
+            source=Submission.Source.UPLOAD,
+            lab_version=1,
+            status=Submission.Status.GRADED,
+            score=8,
+            max_score=10,
+            passed=True,
+        )
+        services.quiz_attempt_submit(
+            user=user, lesson=lesson, quiz_id=block.id, answers=correct_answers(block)
+        )
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_signed_in_lesson_with_a_lab_costs_at_most_12_queries(
+    client, enrolled, programme, lessons, language
+):
+    """A trainee's lesson page with a lab and a quiz (their lab session, last
+    submission, attempts and quiz result shown) costs at most 12 queries, and the
+    same number whether they and their cohort have a little history or 50 times
+    more."""
+    from labs.models import Lab
+
+    lab = Lab.objects.create(
+        slug="landed-cost",
+        title="Landed cost",
+        notebook="landed-cost.ipynb",
+        points=10,
+        status=Lab.Status.PUBLISHED,
+    )
+    lesson = LessonPage.objects.get(slug=LAB_LESSON, locale=Locale.get_default())
+    [block] = [b for b in lesson.body if b.block_type == "quiz"]
+    services.lesson_complete(user=enrolled, lesson=lessons[0])
+    _lab_history(enrolled, lab, lesson, block, attempts=1)
+    client.force_login(enrolled)
+    url = lesson.get_translation(Locale.objects.get(language_code=language)).url
+
+    before, _sql = _queries(client, url)
+    for done in lessons:
+        services.lesson_complete(user=enrolled, lesson=done)
+    _lab_history(enrolled, lab, lesson, block, attempts=49)
+    for user in UserFactory.create_batch(49, role="trainee"):
+        services.enrolment_create(user=user, programme=programme)
+        _lab_history(user, lab, lesson, block, attempts=2)
+    after, sql = _queries(client, url)
+
+    html = client.get(url).content.decode()
+    assert 'class="lab-submissions"' in html  # the trainee's own lab standing
+    assert "50" in html  # attempts used, and the last one's number
+    assert after == before, "\n".join(sql)
+    assert after <= LESSON_QUERY_LIMIT, "\n".join(sql)

@@ -1,5 +1,6 @@
 """The live gradebook websocket: only instructors join a lab's group, and they
-receive each submission's state change as the services announce it.
+receive each submission's state change as the services announce it. And what a
+page that missed an event relies on: the state over HTTP.
 
 The tests are sync functions that run the websocket through ``async_to_sync``: the
 consumer's ``database_sync_to_async`` lookups then run in the test's own thread, on
@@ -18,6 +19,7 @@ from grading import services
 from grading.models import Submission
 from lms.routing import websocket_urlpatterns
 from tests.factories import UserFactory
+from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 
 ROUTER = URLRouter(websocket_urlpatterns)
 
@@ -142,3 +144,53 @@ def test_events_of_other_labs_do_not_arrive(grading_lab, instructor):
 
     assert message == {"type": "submission", "data": {"marker": "own"}}
     assert nothing_else
+
+
+def test_a_grade_missed_by_a_closed_socket_is_fetched_over_http(
+    client, grading_lab, trainee, queued, django_capture_on_commit_callbacks
+):
+    """Events are not stored: a trainee's socket closed while the submission is
+    graded gets nothing when it opens again (another socket, open all along, got
+    the grade). The API and the submission's live part, which the page fetches when
+    its socket opens, answer the final state."""
+    submission = services.submission_create(
+        user=trainee,
+        lab=grading_lab,
+        data=as_bytes(notebook_with(grading_lab, RIGHT)),
+    )
+
+    def grade() -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.submission_autograde(submission_id=submission.pk)
+
+    async def socket() -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(ROUTER, "/ws/notifications/")
+        communicator.scope["user"] = trainee
+        connected, _code = await communicator.connect()
+        assert connected
+        return communicator
+
+    async def run():
+        open_all_along, closed = await socket(), await socket()
+        await closed.disconnect()  # the tab is closed, or the network drops
+        await sync_to_async(grade)()
+        seen = [await open_all_along.receive_json_from(timeout=5) for _ in "12"]
+        reopened = await socket()
+        missed = await reopened.receive_nothing(timeout=0.5)
+        await open_all_along.disconnect()
+        await reopened.disconnect()
+        return seen, missed
+
+    seen, missed = async_to_sync(run)()
+
+    assert [(m["data"]["id"], m["data"]["status"]) for m in seen] == [
+        (submission.pk, "grading"),
+        (submission.pk, "graded"),
+    ]
+    assert missed
+    client.force_login(trainee)
+    body = client.get(f"/api/v1/submissions/{submission.pk}").json()
+    assert (body["status"], body["score"], body["max_score"]) == ("graded", 4.0, 5.0)
+    html = client.get(f"/en/grading/submissions/{submission.pk}/part/").content.decode()
+    assert 'data-status-text="Graded"' in html and "4/5" in html
+    assert "data-pending" not in html

@@ -10,6 +10,7 @@ sorting, pagination and the CSV export all read the same queryset.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -79,11 +80,13 @@ class LabSummary:
         return sum(self.counts.values())
 
 
-def lab_summaries() -> list[LabSummary]:
-    """Every lab with its submission counts: two queries."""
+def lab_summaries(*, labs: Sequence[Lab]) -> list[LabSummary]:
+    """``labs`` (one page of them) with their submission counts, in one query that
+    reads only those labs' submissions, not every lab's."""
     states = Submission.Status.values
     rows = (
-        Submission.objects.order_by()
+        Submission.objects.filter(lab__in=[lab.pk for lab in labs])
+        .order_by()
         .values("lab_id")
         .annotate(
             **{state: Count("pk", filter=Q(status=state)) for state in states},
@@ -97,7 +100,7 @@ def lab_summaries() -> list[LabSummary]:
     )
     by_lab = {row["lab_id"]: row for row in rows}
     summaries = []
-    for lab in Lab.objects.order_by("slug"):
+    for lab in labs:
         row = by_lab.get(lab.pk)
         if row is None:
             summaries.append(LabSummary(lab=lab, counts=dict.fromkeys(states, 0)))
@@ -137,11 +140,15 @@ class QueueState:
 
 
 def queue_state() -> QueueState:
-    """Counts over all submissions in one query. The sweeper
-    (``submissions_requeue_stuck``) re-queues the stuck ones."""
+    """Counts of the submissions that are not graded, in one query. The sweeper
+    (``submissions_requeue_stuck``) re-queues the stuck ones.
+
+    Only those rows are read (through the ``status, queued_at`` index): graded
+    submissions, nearly all of them, are never scanned."""
     stale = timezone.now() - timedelta(seconds=settings.GRADING_STUCK_AFTER)
     queued, grading = Submission.Status.QUEUED, Submission.Status.GRADING
-    row = Submission.objects.aggregate(
+    error = Submission.Status.ERROR
+    row = Submission.objects.filter(status__in=[queued, grading, error]).aggregate(
         queued=Count("pk", filter=Q(status=queued)),
         grading=Count("pk", filter=Q(status=grading)),
         stuck=Count(
@@ -149,7 +156,7 @@ def queue_state() -> QueueState:
             filter=Q(status=queued, queued_at__lt=stale)
             | Q(status=grading, grading_started_at__lt=stale),
         ),
-        errors=Count("pk", filter=Q(status=Submission.Status.ERROR)),
+        errors=Count("pk", filter=Q(status=error)),
         oldest=Min("queued_at", filter=Q(status=queued)),
     )
     return QueueState(
@@ -210,15 +217,24 @@ class GradebookRow:
         return round(self.score * 100 / self.max_score)
 
 
-# Status sort order: the work still to do first.
+# Status sort order: the work still to do first; a submission's own rank, so that
+# sorting or filtering by it costs one subquery per trainee, not one per state.
 _STATUS_RANK = Case(
-    When(latest_status=Submission.Status.ERROR, then=Value(0)),
-    When(latest_status=Submission.Status.QUEUED, then=Value(1)),
-    When(latest_status=Submission.Status.GRADING, then=Value(2)),
-    When(latest_status=Submission.Status.GRADED, latest_manual=True, then=Value(3)),
-    When(latest_status=Submission.Status.GRADED, then=Value(4)),
+    When(status=Submission.Status.ERROR, then=Value(0)),
+    When(status=Submission.Status.QUEUED, then=Value(1)),
+    When(status=Submission.Status.GRADING, then=Value(2)),
+    When(status=Submission.Status.GRADED, needs_manual_grade=True, then=Value(3)),
+    When(status=Submission.Status.GRADED, then=Value(4)),
     default=Value(5),
     output_field=IntegerField(),
+)
+_NOT_SUBMITTED_RANK = 5
+_AWAITING_MANUAL_RANK = 3
+# Likewise the score as a percentage, computed on the submission.
+_PERCENT = Case(
+    When(max_score__gt=0, then=F("score") * 100 / F("max_score")),
+    default=None,
+    output_field=DecimalField(max_digits=9, decimal_places=4),
 )
 
 
@@ -286,16 +302,11 @@ def gradebook_rows(
             .order_by(F("score").desc(nulls_last=True))
             .values("score")[:1]
         ),
-    ).annotate(
-        latest_percent=Case(
-            When(
-                latest_max_score__gt=0,
-                then=F("latest_score") * 100 / F("latest_max_score"),
-            ),
-            default=None,
-            output_field=DecimalField(max_digits=9, decimal_places=4),
+        latest_percent=Subquery(latest.annotate(p=_PERCENT).values("p")[:1]),
+        status_rank=Coalesce(
+            Subquery(latest.annotate(rank=_STATUS_RANK).values("rank")[:1]),
+            _NOT_SUBMITTED_RANK,
         ),
-        status_rank=_STATUS_RANK,
     )
     if query:
         users = users.filter(
@@ -306,7 +317,7 @@ def gradebook_rows(
     if status == NOT_SUBMITTED:
         users = users.filter(latest_id__isnull=True)
     elif status == AWAITING_MANUAL:
-        users = users.filter(latest_status=Submission.Status.GRADED, latest_manual=True)
+        users = users.filter(status_rank=_AWAITING_MANUAL_RANK)
     elif status in Submission.Status.values:
         users = users.filter(latest_status=status)
     return users.order_by(*_ordering(sort))

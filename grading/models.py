@@ -69,7 +69,14 @@ class Submission(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["lab", "status"]),
+            # Every column the gradebook's per-lab counts and trainee lists read,
+            # so that they are index-only scans of one lab's entries rather than
+            # reads of the whole table; its (lab, status) prefix serves the
+            # services' filters.
+            models.Index(
+                fields=["lab", "status", "user", "needs_manual_grade", "created_at"],
+                name="submission_gradebook",
+            ),
             models.Index(fields=["status", "queued_at"]),
         ]
 

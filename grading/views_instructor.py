@@ -38,6 +38,7 @@ from lms.accounts.permissions import role_required
 
 STAFF = (Role.INSTRUCTOR,)
 PER_PAGE = 50
+LABS_PER_PAGE = 50
 CSV_CHUNK = 500
 CSV_COLUMNS = [
     *("username", "display_name", "email", "attempts", "latest_attempt", "status"),
@@ -125,11 +126,16 @@ def gradebook_index(request: HttpRequest) -> HttpResponse:
     queue = gradebook.queue_state()
     if request.GET.get("workers") == "1":
         queue.workers = gradebook.workers_ping(timeout=1.0)
+    page = Paginator(Lab.objects.order_by("slug"), LABS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "grading/instructor/index.html",
         {
-            "summaries": gradebook.lab_summaries(),
+            "summaries": gradebook.lab_summaries(labs=list(page)),
+            "page_obj": page,
+            "page_query": "",  # not ?workers=1: each page would wait for a ping
             "queue": queue,
             "workers_asked": request.GET.get("workers") == "1",
         },

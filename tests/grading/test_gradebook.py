@@ -179,6 +179,31 @@ def test_index_counts_each_labs_submissions_and_the_queue(
     assert "Ask the workers" in html
 
 
+def test_index_lists_the_labs_in_pages(client, instructor, grading_lab, monkeypatch):
+    """Labs are listed by slug in pages, each lab counted from its own
+    submissions only."""
+    from labs.models import Lab
+
+    monkeypatch.setattr(views_instructor, "LABS_PER_PAGE", 2)
+    for slug in ("a-lab", "b-lab", "z-lab"):
+        lab = Lab.objects.create(slug=slug, title=slug, notebook="x.ipynb", points=5)
+        _stored(UserFactory(), lab, score="4")
+    _stored(UserFactory(), grading_lab, status="error")
+    client.force_login(instructor)
+    url = _url("gradebook_index")
+
+    first = client.get(url)
+    last = client.get(url, {"page": 2})
+
+    assert [s.lab.slug for s in first.context["summaries"]] == ["a-lab", "b-lab"]
+    assert [s.lab.slug for s in last.context["summaries"]] == ["grading-lab", "z-lab"]
+    grading, z = last.context["summaries"]
+    assert (grading.counts["error"], grading.counts["graded"]) == (1, 0)
+    assert (z.counts["graded"], z.trainees) == (1, 1)
+    assert "page=2" in first.content.decode()
+    assert first.context["queue"].errors == 1  # the queue counts every lab
+
+
 def test_index_asks_the_workers_on_request(client, instructor):
     """With ?workers=1 the page pings Celery for a second; with no worker running
     it says that none answered."""
@@ -488,6 +513,83 @@ def test_gradebook_rows_reads_a_page_in_a_fixed_number_of_queries(
         ]
 
     assert len(rows) == 10
+
+
+def _queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert client.get(url).status_code == 200  # warm caches (content types, site)
+    with CaptureQueriesContext(connection) as context:
+        assert client.get(url).status_code == 200
+    return len(context)
+
+
+def _class_grows(lab, *, trainees: int, attempts: int) -> None:
+    """More trainees, each with ``attempts`` graded submissions of four cells."""
+    from grading.models import CellGrade
+
+    for index in range(trainees):
+        user = UserFactory(role="trainee", display_name=f"Grown {index}")
+        for attempt in range(1, attempts + 1):
+            submission = _stored(user, lab, attempt=attempt, score="3", manual=True)
+            CellGrade.objects.bulk_create(
+                CellGrade(
+                    submission=submission,
+                    grade_id=f"cell-{n}",
+                    position=n,
+                    kind="manual" if n == 3 else "auto",
+                    points=Decimal(1),
+                    max_points=Decimal(1),
+                )
+                for n in range(4)
+            )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("gradebook_index", {}),
+        ("gradebook_lab", {}),
+        ("gradebook_lab", {"sort": "-score"}),
+        ("gradebook_lab", {"status": "manual", "page": "2"}),
+        ("gradebook_lab", {"cohort": "programme"}),
+        ("gradebook_submission", {}),
+        ("gradebook_regrade", {}),
+    ],
+)
+def test_gradebook_pages_cost_the_same_queries_with_more_submissions(
+    client, instructor, grading_lab, programme, monkeypatch, name, params
+):
+    """Each gradebook page runs as many queries with 2 trainees as with 14 trainees
+    of 3 attempts each and more labs (pages of 5 rows)."""
+    from labs.models import Lab
+
+    monkeypatch.setattr(views_instructor, "PER_PAGE", 5)
+    _class_grows(grading_lab, trainees=2, attempts=1)
+    first = Submission.objects.filter(lab=grading_lab).earliest("pk")
+    for user in Submission.objects.values_list("user", flat=True):
+        Enrolment.objects.create(user_id=user, programme=programme)
+    params = {k: programme.pk if v == "programme" else v for k, v in params.items()}
+    if name == "gradebook_submission":
+        url = _url(name, first.pk)
+    else:
+        url = _url(name, *([grading_lab.slug] if name != "gradebook_index" else []))
+    url += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+    client.force_login(instructor)
+
+    before = _queries(client, url)
+    _class_grows(grading_lab, trainees=12, attempts=3)
+    for index in range(3):
+        other = Lab.objects.create(
+            slug=f"other-{index}", title="Other", notebook="x.ipynb", points=5
+        )
+        _class_grows(other, trainees=2, attempts=2)
+    for user in Submission.objects.values_list("user", flat=True).distinct():
+        Enrolment.objects.get_or_create(user_id=user, programme=programme)
+    after = _queries(client, url)
+
+    assert after == before
 
 
 def test_admin_lists_submissions_read_only(admin_client, grading_lab, trainee):

@@ -143,6 +143,47 @@ def _evidence(evidence: list[dict]) -> list[dict]:
     return found
 
 
+def _listed(names: list[str]) -> str:
+    return "; ".join(names)
+
+
+def criteria_narrative(programme: ProgrammePage) -> str:
+    """What the programme's certificate rule asks for, said in the credential: the
+    chosen courses, quiz lessons and labs with their pass marks, never more than
+    was checked. Without a rule, the programme's everything."""
+    from grading.credentials.rules import CertificateRule
+
+    rule = CertificateRule.objects.filter(programme=programme).first()
+    if rule is None:
+        return (
+            f"Complete every course of the {programme.title} programme and pass its "
+            "quizzes and graded labs at the pass marks the programme sets."
+        )
+    parts = []
+    courses = [c.title for c in rule.courses.order_by("path")]
+    if courses:
+        parts.append(f"complete every lesson of {_listed(courses)}")
+    lessons = [lesson.title for lesson in rule.quiz_lessons.order_by("path")]
+    if lessons:
+        mark = (
+            f"at least {rule.quiz_pass_mark}%"
+            if rule.quiz_pass_mark is not None
+            else "each quiz's own pass mark"
+        )
+        parts.append(f"pass the quizzes of {_listed(lessons)} ({mark})")
+    labs = list(rule.labs.order_by("slug"))
+    if labs:
+        own = rule.lab_pass_mark is None
+        marks = [
+            f"{lab.title} ({lab.pass_mark if own else rule.lab_pass_mark}%)"
+            for lab in labs
+        ]
+        parts.append(f"pass the graded labs {_listed(marks)}")
+    if not parts:
+        return f"Awarded by the academy for the {programme.title} programme."
+    return f"For the {programme.title} programme: " + ", and ".join(parts) + "."
+
+
 def credential_build(*, certificate: Certificate) -> dict:
     """The unsigned OpenBadgeCredential of ``certificate`` (not yet saved)."""
     programme = certificate.programme.specific
@@ -154,10 +195,7 @@ def credential_build(*, certificate: Certificate) -> dict:
     salt = secrets.token_hex(16)
 
     with translation.override("en"):
-        narrative = (
-            f"Complete every course of the {english.title} programme and pass its "
-            "quizzes and graded labs at the pass marks the programme sets."
-        )
+        narrative = criteria_narrative(english)
     achievement = {
         "id": achievement_id,
         "type": ["Achievement"],

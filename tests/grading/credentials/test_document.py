@@ -138,3 +138,45 @@ def test_any_change_to_the_payload_fails_verification(certificate, data):
         return
     result = credential_verify(with_payload(certificate.jwt, changed))
     assert result.verified is False and result.status == "invalid"
+
+
+def test_the_criteria_say_what_the_rule_asked_for_and_no_more(issue, programme):
+    """A rule of one quiz lesson and one lab: the signed narrative names that
+    lesson and that lab with their pass marks, not "every course"."""
+    from grading.credentials.rules import CertificateRule
+    from labs.models import Lab
+    from tests.factories import UserFactory
+    from tests.grading.credentials.rules_helpers import quiz_lesson
+
+    lesson = quiz_lesson(programme)
+    lab = Lab.objects.create(
+        slug="narrative-lab",
+        title="Warehouse allocation",
+        notebook="x.ipynb",
+        points=10,
+        pass_mark=70,
+    )
+    rule = CertificateRule.objects.create(programme=programme, quiz_pass_mark=80)
+    rule.quiz_lessons.set([lesson])
+    rule.labs.set([lab])
+    rule.save()  # parental many-to-many fields are written on save
+
+    narrative = issue().credential["credentialSubject"]["achievement"]["criteria"][
+        "narrative"
+    ]
+
+    assert lesson.title in narrative and "(at least 80%)" in narrative
+    assert "Warehouse allocation (70%)" in narrative
+    assert "every course" not in narrative and "every lesson" not in narrative
+
+    course = lesson.get_parent().specific
+    rule.courses.set([course])
+    rule.quiz_pass_mark, rule.lab_pass_mark = None, 90
+    rule.save()
+    another = UserFactory()  # one certificate per trainee and programme
+    narrative = issue(user=another).credential["credentialSubject"]["achievement"][
+        "criteria"
+    ]["narrative"]
+    assert f"every lesson of {course.title}" in narrative
+    assert "each quiz's own pass mark" in narrative
+    assert "Warehouse allocation (90%)" in narrative

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     Case,
     Count,
@@ -321,6 +322,21 @@ def gradebook_rows(
     elif status in Submission.Status.values:
         users = users.filter(latest_status=status)
     return users.order_by(*_ordering(sort))
+
+
+def gradebook_page(
+    rows: QuerySet[User], *, number: str | int | None, per_page: int
+) -> tuple[Page, list[GradebookRow]]:
+    """One page of ``gradebook_rows`` in two queries (and the count).
+
+    The page's trainees are chosen by the filters and sort keys alone; only they
+    then get their submission columns. Read in one query with an OFFSET, every
+    trainee before the page would get them too: ten subqueries each, 5,000
+    trainees' worth on page 100."""
+    page = Paginator(rows.values_list("pk", flat=True), per_page).get_page(number)
+    ids = list(page.object_list)
+    users = {user.pk: user for user in rows.filter(pk__in=ids)}
+    return page, [gradebook_row(users[pk]) for pk in ids]
 
 
 def gradebook_row(user: User) -> GradebookRow:

@@ -199,14 +199,16 @@ def _sort_columns(request: HttpRequest, sort: str) -> dict[str, dict]:
 def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
     lab = get_object_or_404(Lab, slug=slug)
     form, found = _filtered(request, lab)
-    page = Paginator(found["rows"], PER_PAGE).get_page(request.GET.get("page"))
+    page, rows = gradebook.gradebook_page(
+        found["rows"], number=request.GET.get("page"), per_page=PER_PAGE
+    )
     return render(
         request,
         "grading/instructor/lab.html",
         {
             "lab": lab,
             "form": form,
-            "rows": [gradebook.gradebook_row(user) for user in page],
+            "rows": rows,
             "page_obj": page,
             "columns": _sort_columns(request, found["sort"]),
             "filtered": any([found["query"], found["programme"], found["status"]]),

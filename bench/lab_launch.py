@@ -38,7 +38,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 LAB_SOURCES = ROOT / "tests" / "labs" / "data"
 TARGET_RATIO = 1.2
+TARGET_BURST_RATIO = 3.0  # burst p95 / single p95
 HUB_START_DEADLINE = 90.0
 SPAWN_DEADLINE = 120.0  # above the hub's own HUB_SPAWN_TIMEOUT (90 s)
 STOP_DEADLINE = 60.0
@@ -66,7 +69,8 @@ def free_port() -> int:
 class Hub:
     """A real JupyterHub started as tests/labs/conftest.py's ``hub`` fixture does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spawn_limit: int = 20) -> None:
+        self.spawn_limit = spawn_limit
         self.state = Path(tempfile.mkdtemp(prefix="bench-hub-", dir="/tmp"))  # noqa: S108
         self.url = f"http://127.0.0.1:{free_port()}"
         self.api = f"{self.url}/hub/api"
@@ -88,6 +92,8 @@ class Hub:
             "HUB_OAUTH_CLIENT_SECRET": secrets.token_hex(16),
             "SITE_URL": f"http://127.0.0.1:{free_port()}",
             "HUB_SPAWN_TIMEOUT": "90",
+            # As settings.HUB_CONCURRENT_SPAWN_LIMIT (20 unless set) passes it on.
+            "HUB_CONCURRENT_SPAWN_LIMIT": str(self.spawn_limit),
         }
         self._log = (self.state / "hub.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603
@@ -131,6 +137,12 @@ class Hub:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        # Servers and the culler run in sessions of their own: any the hub left.
+        with contextlib.suppress(Exception):
+            sys.path.insert(0, str(ROOT))
+            from labs.processes import hub_strays_stop
+
+            hub_strays_stop(self.state)
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.state, ignore_errors=True)
@@ -237,7 +249,14 @@ class PlaceTimer:
 
         self.services = services
         self.original = services.lab_files_place
-        self.calls: list[float] = []
+        self._local = threading.local()
+
+    @property
+    def calls(self) -> list[float]:
+        """This thread's calls (a burst launches from many threads at once)."""
+        if not hasattr(self._local, "calls"):
+            self._local.calls = []
+        return self._local.calls
 
     def __enter__(self) -> PlaceTimer:
         def timed(**kwargs: Any) -> None:
@@ -291,6 +310,419 @@ def site_stop(user: Any, poll: float) -> None:
         deadline=STOP_DEADLINE,
         what=f"{name}'s server to stop",
     )
+
+
+# --- Burst: many trainees at once against single launches ---------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = (len(ordered) - 1) * q
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def spread(samples: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(samples),
+        "p50": round(percentile(samples, 0.5), 3),
+        "p95": round(percentile(samples, 0.95), 3),
+        "max": round(max(samples), 3),
+        "samples": [round(s, 3) for s in samples],
+    }
+
+
+MB = 1024 * 1024
+
+
+def hub_memory(hub: Hub) -> dict[str, Any]:
+    """RSS of the hub process, its proxy, its other services (the idle culler) and
+    each single-user server (with anything it started), in MB."""
+    import psutil
+
+    assert hub.process is not None
+    root = psutil.Process(hub.process.pid)
+    found: dict[str, Any] = {
+        "hub": root.memory_info().rss / MB,
+        "proxy": 0.0,
+        "services": 0.0,
+        "servers": {},
+    }
+    for child in root.children(recursive=False):
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(child.cmdline())
+            tree = [child, *child.children(recursive=True)]
+            rss = 0.0
+            for process in tree:
+                with contextlib.suppress(psutil.Error):
+                    rss += process.memory_info().rss / MB
+            if "jupyterhub-singleuser" in command:
+                found["servers"][child.pid] = rss
+            elif "labs.proxy" in command:
+                found["proxy"] += rss
+            else:
+                found["services"] += rss
+    return found
+
+
+def server_uss(hub: Hub) -> list[float]:
+    """Memory each single-user server alone holds (USS: not shared with others)."""
+    import psutil
+
+    assert hub.process is not None
+    values = []
+    for child in psutil.Process(hub.process.pid).children():
+        with contextlib.suppress(psutil.Error):
+            if "jupyterhub-singleuser" in " ".join(child.cmdline()):
+                values.append(child.memory_full_info().uss / MB)
+    return values
+
+
+def memory_settled(hub: Hub, *, seconds: float = 3.0) -> dict[str, Any]:
+    """Medians over ``seconds`` of sampling (every 0.25 s), once nothing starts."""
+    samples = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(hub_memory(hub))
+        time.sleep(0.25)
+    servers = [rss for sample in samples[-1:] for rss in sample["servers"].values()]
+    hub_rss = statistics.median(s["hub"] for s in samples)
+    proxy = statistics.median(s["proxy"] for s in samples)
+    result: dict[str, Any] = {
+        "servers_running": len(servers),
+        "hub_mb": round(hub_rss, 1),
+        "proxy_mb": round(proxy, 1),
+        "hub_and_proxy_mb": round(hub_rss + proxy, 1),
+        "other_services_mb": round(
+            statistics.median(s["services"] for s in samples), 1
+        ),
+    }
+    if servers:
+        uss = server_uss(hub)
+        result["server_rss_mb"] = {
+            "median": round(statistics.median(servers), 1),
+            "min": round(min(servers), 1),
+            "max": round(max(servers), 1),
+            "total": round(sum(servers), 1),
+        }
+        result["server_uss_mb_median"] = round(statistics.median(uss), 1) if uss else 0
+    return result
+
+
+def hub_cpu(hub: Hub) -> dict[str, Any]:
+    """CPU seconds (user + system) used so far by the hub with its proxy, and by
+    each single-user server with anything it started."""
+    import psutil
+
+    def used(process: psutil.Process) -> float:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            return times.user + times.system
+        return 0.0
+
+    assert hub.process is not None
+    root = psutil.Process(hub.process.pid)
+    found: dict[str, Any] = {"hub_and_proxy": used(root), "servers": []}
+    for child in root.children():
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(child.cmdline())
+            if "jupyterhub-singleuser" in command:
+                tree = [child, *child.children(recursive=True)]
+                found["servers"].append(sum(used(p) for p in tree))
+            elif "labs.proxy" in command:
+                found["hub_and_proxy"] += used(child)
+    return found
+
+
+def failure_where(error: BaseException) -> str:
+    """The innermost site function a launch failed in, and the first cause."""
+    causes = [error]
+    while causes[-1].__cause__ is not None or causes[-1].__context__ is not None:
+        causes.append(causes[-1].__cause__ or causes[-1].__context__)
+    frames = [
+        f"{Path(frame.filename).parent.name}.{Path(frame.filename).stem}.{frame.name}"
+        for cause in causes
+        for frame in traceback.extract_tb(cause.__traceback__)
+        if Path(frame.filename).parent.name == "labs"
+        and Path(frame.filename).parent.parent == ROOT
+    ]
+    root = causes[-1]
+    return f"{' > '.join(dict.fromkeys(frames))}: {type(root).__name__}: {root}"
+
+
+class BurstSampler:
+    """Samples the hub's tree every 0.25 s while a burst runs: the hub and proxy RSS
+    when the 10th launch finished, and their peak."""
+
+    def __init__(self, hub: Hub, finished: Callable[[], int]) -> None:
+        self.hub = hub
+        self.finished = finished
+        self.peak = 0.0
+        self.peak_servers_mb = 0.0
+        self.at: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            with contextlib.suppress(Exception):
+                sample = hub_memory(self.hub)
+                both = sample["hub"] + sample["proxy"]
+                self.peak = max(self.peak, both)
+                self.peak_servers_mb = max(
+                    self.peak_servers_mb, sum(sample["servers"].values())
+                )
+                done = self.finished()
+                for mark in (10, 20):
+                    if done >= mark and mark not in self.at:
+                        self.at[mark] = both
+
+    def __enter__(self) -> BurstSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def single_launches(
+    trainees: list[Any], lab: Any, poll: float, timer: PlaceTimer, started: list
+) -> list[float]:
+    """One launch at a time, each server stopped before the next: seconds each."""
+    times = []
+    for trainee in trainees:
+        started.append(("site", trainee))
+        times.append(site_launch(trainee, lab, poll, timer)["total"])
+        site_stop(trainee, poll)
+        log(f"single: {times[-1]:.3f} s")
+    return times
+
+
+def burst_launch(
+    trainees: list[Any], lab: Any, poll: float, timer: PlaceTimer, hub: Hub
+) -> dict[str, Any]:
+    """Every trainee's launch at once, one thread each (as many web requests would),
+    each until its own server is ready with the lab's files placed."""
+    from django.db import connection
+
+    barrier = threading.Barrier(len(trainees) + 1)
+    outcomes: list[dict[str, Any]] = [{} for _ in trainees]
+    finished = [0]
+    lock = threading.Lock()
+
+    def one(index: int, trainee: Any) -> None:
+        barrier.wait()
+        begun = time.perf_counter()
+        try:
+            outcomes[index] = {"ok": True, **site_launch(trainee, lab, poll, timer)}
+        except Exception as error:  # every failure is a figure, not a stop
+            outcomes[index] = {"ok": False, "error": failure_where(error)}
+            outcomes[index]["total"] = time.perf_counter() - begun
+        finally:
+            outcomes[index]["end"] = time.perf_counter()
+            with lock:
+                finished[0] += 1
+            connection.close()  # this thread's database connection
+
+    threads = [
+        threading.Thread(target=one, args=(i, t), daemon=True)
+        for i, t in enumerate(trainees)
+    ]
+    for thread in threads:
+        thread.start()
+    with BurstSampler(hub, lambda: finished[0]) as sampler:
+        barrier.wait()
+        begun = time.perf_counter()
+        for thread in threads:
+            thread.join()
+    succeeded = [o for o in outcomes if o["ok"]]
+    errors = [o["error"] for o in outcomes if not o["ok"]]
+    return {
+        "launches": len(trainees),
+        "succeeded": len(succeeded),
+        "failures": len(errors),
+        "errors": sorted(set(errors)),
+        "times": [o["total"] for o in succeeded],
+        "place": [o["place"] for o in succeeded],
+        "all_ready": max(o["end"] for o in outcomes) - begun,
+        "hub_and_proxy_mb_at_10_ready": round(sampler.at.get(10, 0.0), 1),
+        "hub_and_proxy_mb_peak": round(sampler.peak, 1),
+        "servers_mb_peak": round(sampler.peak_servers_mb, 1),
+    }
+
+
+def servers_stop(trainees: list[Any], poll: float) -> float:
+    """Stop every trainee's server at once; seconds until all are gone."""
+    from labs import hub
+
+    begun = time.perf_counter()
+    names = [hub.hub_username(t.pk) for t in trainees]
+    for name in names:
+        with contextlib.suppress(hub.HubError):
+            hub.server_stop(name)
+    wait_until(
+        lambda: not any(hub.server_status(n).exists for n in names),
+        poll=max(poll, 0.5),
+        deadline=STOP_DEADLINE * 2,
+        what="the burst's servers to stop",
+    )
+    return time.perf_counter() - begun
+
+
+def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
+    """Single launches, the burst, single launches again, on one hub."""
+    singles = args.singles
+    hub.start()
+    log("Setting up the site database and publishing the tiny lab...")
+    with output_to(var_dir / "setup.log"):
+        django_setup(var_dir=var_dir, hub=hub)
+        lab, trainees = site_prepare(users=args.warmup + 2 * singles + args.burst)
+    hub.wait_ready()
+    log(f"Hub ready at {hub.url}; spawn limit {hub.spawn_limit}")
+    warm = trainees[: args.warmup]
+    before = trainees[args.warmup : args.warmup + singles]
+    crowd = trainees[args.warmup + singles : args.warmup + singles + args.burst]
+    after = trainees[args.warmup + singles + args.burst :]
+    with PlaceTimer() as timer:
+        single_launches(warm, lab, args.poll, timer, started)
+        single = single_launches(before, lab, args.poll, timer, started)
+        idle = memory_settled(hub)
+        cpu_before = hub_cpu(hub)
+        log(f"Burst: {len(crowd)} launches at once...")
+        started.extend(("site", t) for t in crowd)
+        burst = burst_launch(crowd, lab, args.poll, timer, hub)
+        log(
+            f"burst: {burst['succeeded']}/{burst['launches']} ready, all in "
+            f"{burst['all_ready']:.1f} s; failures {burst['failures']}"
+        )
+        time.sleep(2)  # let the last placements and the hub settle
+        full = memory_settled(hub)
+        cpu_after = hub_cpu(hub)
+        stop_seconds = servers_stop(crowd, args.poll)
+        log(f"stopped the burst's servers in {stop_seconds:.1f} s")
+        single += single_launches(after, lab, args.poll, timer, started)
+
+    result: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "load_before": args.load_before,
+        "spawn_limit": hub.spawn_limit,
+        "poll": args.poll,
+        "single": spread(single),
+        "burst": {
+            **{k: v for k, v in burst.items() if k not in ("times", "place")},
+            "all_ready": round(burst["all_ready"], 3),
+            "launch": spread(burst["times"]) if burst["times"] else None,
+            "placing_the_files_p50": round(statistics.median(burst["place"]), 3)
+            if burst["place"]
+            else None,
+        },
+        "stop_all_seconds": round(stop_seconds, 3),
+        # What the burst cost in CPU: its servers' starts (their CPU seconds up to
+        # the settled sample) and the hub with its proxy over the whole burst. The
+        # servers' total over the machine's cores is the least a burst can take.
+        "cpu": {
+            "server_start_seconds_median": round(
+                statistics.median(cpu_after["servers"]), 2
+            )
+            if cpu_after["servers"]
+            else None,
+            "servers_total_seconds": round(sum(cpu_after["servers"]), 1),
+            "hub_and_proxy_seconds": round(
+                cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"], 1
+            ),
+            "floor_seconds_on_all_cores": round(
+                sum(cpu_after["servers"]) / (os.cpu_count() or 1), 1
+            ),
+        },
+        "memory": {"before_burst": idle, "after_burst": full},
+        "target": TARGET_BURST_RATIO,
+    }
+    if burst["times"]:
+        ratio = percentile(burst["times"], 0.95) / percentile(single, 0.95)
+        result["ratio_p95"] = round(ratio, 3)
+        result["target_met"] = ratio <= TARGET_BURST_RATIO and not burst["failures"]
+    else:
+        result["ratio_p95"] = None
+        result["target_met"] = False
+    running = full["servers_running"]
+    if running:
+        per_10 = (full["hub_and_proxy_mb"] - idle["hub_and_proxy_mb"]) * 10 / running
+        result["memory"]["hub_and_proxy_mb_per_10_servers"] = round(per_10, 1)
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def burst_table(result: dict[str, Any]) -> str:
+    single, burst = result["single"], result["burst"]
+    launch = burst["launch"] or {"p50": 0, "p95": 0, "max": 0}
+    verdict = "met" if result["target_met"] else "NOT met"
+    ratio = result["ratio_p95"]
+    memory = result["memory"]
+    idle, full = memory["before_burst"], memory["after_burst"]
+    rows = [
+        f"## Lab launch: a burst of {burst['launches']} at once",
+        "",
+        f"{result['date']}, {result['cpus']} CPUs, load {result['load_before']} "
+        f"before, hub spawn limit {result['spawn_limit']}, poll {result['poll']:g} s.",
+        "",
+        "| launches | n | p50 s | p95 s | max s |",
+        "|---|---|---|---|---|",
+        f"| single, one at a time (before and after) | {single['n']} | "
+        f"{single['p50']:.3f} | {single['p95']:.3f} | {single['max']:.3f} |",
+        f"| burst, all at once | {launch.get('n', 0)} | {launch['p50']:.3f} | "
+        f"{launch['p95']:.3f} | {launch['max']:.3f} |",
+        "",
+        f"- Burst p95 / single p95 = **{ratio if ratio is None else f'{ratio:.2f}'}**"
+        f" (target <= {result['target']:g} with no failures: {verdict}).",
+        f"- Failures: {burst['failures']} of {burst['launches']}"
+        + (f" ({'; '.join(burst['errors'])})" if burst["errors"] else "")
+        + f"; the {burst['succeeded']} launched were all ready with their files "
+        f"{burst['all_ready']:.1f} s after the burst began; stopping them all took "
+        f"{result['stop_all_seconds']:.1f} s.",
+    ]
+    cpu = result.get("cpu")
+    if cpu and cpu["server_start_seconds_median"] is not None:
+        rows.append(
+            f"- CPU: a server's start took {cpu['server_start_seconds_median']} CPU "
+            f"s (median), the burst's servers {cpu['servers_total_seconds']} CPU s "
+            f"together, at least {cpu['floor_seconds_on_all_cores']} s on "
+            f"{result['cpus']} cores; the hub and proxy used "
+            f"{cpu['hub_and_proxy_seconds']} CPU s during the burst."
+        )
+    rows += [
+        "",
+        "| memory, MB (RSS) | hub | proxy | hub + proxy | per server (median, "
+        "min–max) | servers' USS median |",
+        "|---|---|---|---|---|---|",
+        f"| 0 servers | {idle['hub_mb']} | {idle['proxy_mb']} | "
+        f"{idle['hub_and_proxy_mb']} | | |",
+    ]
+    rows.append(
+        f"| 10 ready, mid-burst (others starting) | | | "
+        f"{burst['hub_and_proxy_mb_at_10_ready']} | | |"
+    )
+    rows.append(
+        f"| {full['servers_running']} servers, settled | {full['hub_mb']} | "
+        f"{full['proxy_mb']} | {full['hub_and_proxy_mb']} | "
+        + (
+            f"{full['server_rss_mb']['median']} ({full['server_rss_mb']['min']}–"
+            f"{full['server_rss_mb']['max']}) | {full['server_uss_mb_median']} |"
+            if "server_rss_mb" in full
+            else " | |"
+        )
+    )
+    rows += [
+        "",
+        f"- Hub + proxy per 10 running servers: "
+        f"**{memory.get('hub_and_proxy_mb_per_10_servers', 'n/a')} MB** "
+        f"((settled at {full['servers_running']} − at 0) × 10 / "
+        f"{full['servers_running']}); peak during the burst "
+        f"{burst['hub_and_proxy_mb_peak']} MB; the servers together peaked at "
+        f"{burst['servers_mb_peak']} MB.",
+    ]
+    return "\n".join(rows)
 
 
 # --- Report -------------------------------------------------------------------------
@@ -457,17 +889,43 @@ def main(argv: list[str] | None = None) -> int:
         "--poll", type=float, default=0.1, help="hub polling interval, s (0.1)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON, not a table")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        help="launches at once against single launches (0: the default comparison)",
+    )
+    parser.add_argument(
+        "--singles", type=int, default=3, help="single launches before and after (3)"
+    )
+    parser.add_argument(
+        "--spawn-limit",
+        type=int,
+        default=int(os.environ.get("HUB_CONCURRENT_SPAWN_LIMIT", "20")),
+        help="the hub's concurrent spawn limit (settings' default, 20)",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "bench" / "results"),
+        help="where lab_launch.json and .md go ('' not to write them)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0 or args.poll <= 0:
         parser.error("--rounds must be >= 1, --warmup >= 0 and --poll > 0")
+    if args.burst < 0 or args.singles < 1:
+        parser.error("--burst must be >= 0 and --singles >= 1")
+    args.load_before = [round(x, 2) for x in os.getloadavg()]
 
     # SIGTERM unwinds like Ctrl-C, so the finally below always cleans up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    hub = Hub()
+    hub = Hub(spawn_limit=args.spawn_limit)
     var_dir = Path(tempfile.mkdtemp(prefix="bench-var-", dir="/tmp"))  # noqa: S108
     started: list = []
     try:
-        result = run(args, hub, var_dir, started)
+        if args.burst:
+            result = run_burst(args, hub, var_dir, started)
+        else:
+            result = run(args, hub, var_dir, started)
     except KeyboardInterrupt:
         log("Interrupted.")
         return 130
@@ -477,8 +935,30 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cleanup(hub, var_dir, started)
-    print(json.dumps(result, indent=2) if args.json else table(result))
+    key = "burst" if args.burst else "site_against_bare_spawn"
+    text = burst_table(result) if args.burst else table(result)
+    if args.out:
+        results_write(Path(args.out), key, result)
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
+
+
+def results_write(out: Path, key: str, result: dict[str, Any]) -> None:
+    """Keep each mode's latest figures side by side in lab_launch.json and .md."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "lab_launch.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    saved[key] = result
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    parts = ["# Lab launch"]
+    if "site_against_bare_spawn" in saved:
+        parts += [
+            "## The site against a bare REST spawn",
+            "```\n" + table(saved["site_against_bare_spawn"]) + "\n```",
+        ]
+    if "burst" in saved:
+        parts.append(burst_table(saved["burst"]))
+    (out / "lab_launch.md").write_text("\n\n".join(parts) + "\n")
 
 
 if __name__ == "__main__":

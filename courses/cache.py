@@ -2,10 +2,11 @@
 
 A generation number stands for the state of the published content: publishing,
 unpublishing, moving, saving or deleting any page, and saving or deleting a lab, a
-skill, a locale or a page view restriction bumps it, at once and again after the
-transaction commits (so that what a request read just before the commit is not kept
-as current). Every entry is stored with the generation it was read under and is
-never used under another, so none outlives the content it came from.
+skill, a locale, a page view restriction, a document or an image bumps it, at once
+and again after the transaction commits (so that what a request read just before
+the commit is not kept as current). Every entry is stored with the generation it
+was read under and is never used under another, so none outlives the content it
+came from.
 
 ``lms.pagecache`` keys whole anonymous pages by the same generation.
 """
@@ -76,11 +77,15 @@ def on_page_change(sender, **kwargs) -> None:
 def on_model_change(sender, instance, **kwargs) -> None:
     """post_save and post_delete of any model: pages (all page models share
     Wagtail's base; a draft or a script's direct save of a live page may change
-    what readers see), labs, skills, locales and view restrictions."""
+    what readers see), labs, skills, locales, view restrictions, and the documents
+    and images that lessons and programmes show."""
+    from wagtail.documents.models import AbstractDocument
+    from wagtail.images.models import AbstractImage
     from wagtail.models import Locale, Page, PageViewRestriction
 
     from courses.models import Skill
     from labs.models import Lab
 
-    if isinstance(instance, Page | Lab | Skill | Locale | PageViewRestriction):
+    shown = (Page, Lab, Skill, Locale, PageViewRestriction)
+    if isinstance(instance, shown + (AbstractDocument, AbstractImage)):
         content_generation_bump()

@@ -87,3 +87,26 @@ def test_an_unknown_path_is_404(client, db):
     """A path that names no page is 404, as Wagtail answers it."""
     assert client.get("/en/cross-border-ecommerce/no-such-course/").status_code == 404
     assert client.get("/en/no-such-programme/x/y/").status_code == 404
+
+
+def test_the_body_is_shared_but_each_reader_sees_their_own_quiz(
+    client, enrolled, other_trainee, programme, lesson
+):
+    """The lesson's text is rendered once for everyone; the quiz shows each
+    trainee their own last attempt, never another's."""
+    from courses import services
+    from tests.courses.helpers import correct_answers, quiz_blocks
+
+    services.enrolment_create(user=other_trainee, programme=programme)
+    [block] = quiz_blocks(lesson)
+    services.quiz_attempt_submit(
+        user=enrolled, lesson=lesson, quiz_id=block.id, answers=correct_answers(block)
+    )
+    client.force_login(enrolled)
+    mine = _html(client)
+    client.force_login(other_trainee)
+    theirs = _html(client)
+
+    assert "Your last attempt" in mine
+    assert "Your last attempt" not in theirs
+    assert "Calculate in order" in mine and "Calculate in order" in theirs

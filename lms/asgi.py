@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,3 +22,11 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything imported so far (Django, Wagtail, the apps: ~340k objects) lives as long
+# as the process, yet each full collection walks it all again (~150 ms here), and one
+# that falls during a fan-out to hundreds of sockets holds back every frame of it
+# (bench/live.py). Collected once, then frozen: later collections walk only what was
+# made after.
+gc.collect()
+gc.freeze()

@@ -23,11 +23,13 @@ in ``bench/results/verify.json`` and ``verify.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,20 +50,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def site_setup(var_dir: Path) -> str:
-    """Migrate, import the curricula and issue one certificate; its JWT."""
+def site_setup(var_dir: Path, *, production: bool = False) -> str:
+    """Migrate, import the curricula and issue one certificate; its JWT. With
+    ``production``, on what ``production.production_env`` has set."""
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "lms.settings",
             "VAR_DIR": str(var_dir),
-            "DATABASE_URL": f"sqlite:///{var_dir / 'db.sqlite3'}",
             "MEDIA_ROOT": str(var_dir / "media"),
             "LOG_LEVEL": "WARNING",
             "VERIFY_RATE_LIMIT": "1000000000/m",
         }
     )
-    for name in ("REDIS_URL", "CACHE_KEY_PREFIX"):
-        os.environ.pop(name, None)
+    if not production:
+        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'db.sqlite3'}"
+        for name in ("REDIS_URL", "CACHE_KEY_PREFIX"):
+            os.environ.pop(name, None)
     sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
@@ -136,40 +140,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="PostgreSQL, Redis, DEBUG=false and the platform's web command "
+        "(uvicorn, WEB_WORKERS=2) as deploy/prod-local.sh; results in "
+        "verify-production.json and .md",
+    )
     args = parser.parse_args(argv)
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-verify-"))
     (var_dir / "run").mkdir()
     server = None
-    # The private Redis `make demo` starts too (issuing announces live events).
-    redis = subprocess.Popen(  # noqa: S603
-        [shutil.which("redis-server") or "redis-server", "--port", "0"]
-        + ["--unixsocket", str(var_dir / "run" / "redis.sock"), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
+    redis = None
+    stack = contextlib.ExitStack()
+    environment = "embedded default: SQLite, a private redis-server, daphne, DEBUG on"
+    if args.production:
+        from production import environment_summary, production_env
+
+        environment = environment_summary(
+            stack.enter_context(production_env("verify", var_dir=var_dir))
+        )
+    else:
+        # The private Redis `make demo` starts too (issuing announces live events).
+        redis = subprocess.Popen(  # noqa: S603
+            [shutil.which("redis-server") or "redis-server", "--port", "0"]
+            + ["--unixsocket", str(var_dir / "run" / "redis.sock"), "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
     try:
         for _ in range(100):
-            if (var_dir / "run" / "redis.sock").exists():
+            if redis is None or (var_dir / "run" / "redis.sock").exists():
                 break
             time.sleep(0.05)
-        token = site_setup(var_dir)
+        token = site_setup(var_dir, production=args.production)
         port = free_port()
+        if args.production:
+            from lms.management.commands.runplatform import web_command
+
+            command = web_command(BIN, "127.0.0.1", port)
+        else:
+            command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
+            command.append("lms.asgi:application")
         server = subprocess.Popen(  # noqa: S603
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
-            + ["lms.asgi:application"],
+            command,
             cwd=ROOT,
             env=os.environ.copy(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        for _ in range(200):
+        for _ in range(300):
             try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
-                    "GET", "/healthz"
-                )
-                break
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         verify = (
             "POST",
             "/api/v1/verify",
@@ -192,10 +221,18 @@ def main(argv: list[str] | None = None) -> int:
             rounds.append(rates)
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-        redis.terminate()
-        redis.wait(timeout=20)
+            # uvicorn's workers are its children: stop the whole group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=20)
+        stack.close()  # drops the production run's database
         shutil.rmtree(var_dir, ignore_errors=True)
 
     ratios = sorted(r["verify"] / r["trivial"] for r in rounds)
@@ -203,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     raw_share = sorted(r["verify"] / r["raw"] for r in rounds)[len(rounds) // 2]
     result = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": environment,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "settings": {
             "seconds": args.seconds,
@@ -215,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         "raw_verification_share_of_a_request": round(raw_share, 3),
         "rounds": [{k: round(v, 1) for k, v in r.items()} for r in rounds],
     }
+    name = "verify-production" if args.production else "verify"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "verify.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Verification throughput",
         "",
         f"Run {result['when']} on {os.cpu_count()} CPUs, {args.clients} clients, "
         f"{args.rounds} rounds of {args.seconds:g} s per variant.",
+        "",
+        f"Environment: {environment}.",
         "",
         "| measure | value |",
         "|---|---|",
@@ -233,7 +274,23 @@ def main(argv: list[str] | None = None) -> int:
         "Ratios only: requests per second differ too much between machines to mean "
         "anything alone.",
     ]
-    (args.out / "verify.md").write_text("\n".join(lines) + "\n")
+    embedded_path = args.out / "verify.json"
+    if args.production and embedded_path.exists():
+        embedded = json.loads(embedded_path.read_text())
+        lines += [
+            "",
+            f"Against the embedded default (verify.json, {embedded['when']}, "
+            "daphne on SQLite; each ratio against its own run's /healthz):",
+            "",
+            "| | embedded default | production-shaped |",
+            "|---|---|---|",
+            f"| verify ÷ trivial (median) | "
+            f"{embedded['ratio_verify_to_trivial']['median']:.2f} | {median:.2f} |",
+            f"| verify ÷ raw Ed25519 | "
+            f"{embedded['raw_verification_share_of_a_request']:.3f} | "
+            f"{raw_share:.3f} |",
+        ]
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))  # noqa: T201
     return 0
 

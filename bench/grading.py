@@ -56,6 +56,7 @@ KINDS = ("right", "half", "wrong", "blank")
 TARGET_THROUGHPUT = 1.7  # pipeline (2 processes) / command line
 TARGET_LATENCY = (1.5, 0.5)  # p50 <= 1.5 x raw p50 + 0.5 s
 DEADLINE = 900.0  # seconds for any one wait
+EMBEDDED = "embedded default: SQLite, a private redis-server, DEBUG on"
 
 
 _console = sys.stderr  # progress lines; nbgrader's own output goes to a log file
@@ -276,15 +277,17 @@ class Owned:
 # --- The site -------------------------------------------------------------------------
 
 
-def django_setup(var_dir: Path) -> None:
-    """lms.settings on a throw-away SQLite database and this run's private Redis."""
-    for name in ("REDIS_URL", "CELERY_BROKER_URL", "CACHE_KEY_PREFIX"):
-        os.environ.pop(name, None)
+def django_setup(var_dir: Path, *, production: bool = False) -> None:
+    """lms.settings on a throw-away SQLite database and this run's private Redis;
+    with ``production``, on what ``bench.production.production_env`` has set."""
+    if not production:
+        for name in ("REDIS_URL", "CELERY_BROKER_URL", "CACHE_KEY_PREFIX"):
+            os.environ.pop(name, None)
+        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'db.sqlite3'}"
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "lms.settings",
             "VAR_DIR": str(var_dir),
-            "DATABASE_URL": f"sqlite:///{var_dir / 'db.sqlite3'}",
             "LABS_SOURCE_DIR": str(LABS),
             "MEDIA_ROOT": str(var_dir / "media"),
             "LOG_LEVEL": "WARNING",
@@ -446,7 +449,7 @@ def cli_throughput(lab, data: list[bytes], root: Path, owned: Owned) -> dict[str
         (folder / lab.notebook).write_bytes(notebook)
     import psutil
 
-    ours = {owned.worker.pid, owned.redis.pid}
+    ours = set(owned.pids())
     meter = CpuMeter(
         lambda: [p for p in psutil.Process().children() if p.pid not in ours]
     ).start()
@@ -715,6 +718,8 @@ def table(result: dict[str, Any]) -> str:
         f"{result['cpus']} CPUs, load {result['load_before']} before; "
         f"{result['date']}, code {result['git']}",
         "",
+        f"Environment: {result.get('environment', EMBEDDED)}.",
+        "",
         "| throughput (round: order) | wall s | submissions/s | CPU s per "
         "submission | machine busy | stolen |",
         "|---|---|---|---|---|---|",
@@ -785,9 +790,10 @@ def table(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, owned: Owned, var_dir: Path) -> dict[str, Any]:
     load_before = os.getloadavg()
-    owned.redis_start()
+    if not args.production:
+        owned.redis_start()
     log("Migrating a throw-away database and publishing the lab (self-check)...")
-    django_setup(var_dir)
+    django_setup(var_dir, production=args.production)
     lab = lab_publish(args.lab)
     lab.max_attempts = 10**4
     lab.save(update_fields=["max_attempts"])
@@ -844,6 +850,7 @@ def run(args: argparse.Namespace, owned: Owned, var_dir: Path) -> dict[str, Any]
         "python": platform.python_version(),
         "git": git_state(),
         "load_before": [round(x, 2) for x in load_before],
+        "environment": args.environment,
         "throughput": {
             "submissions": len(data),
             "kinds": {k: kinds.count(k) for k in KINDS},
@@ -897,6 +904,12 @@ def main(argv: list[str] | None = None) -> int:
         default=str(ROOT / "bench" / "results"),
         help="where grading.json and grading.md go ('' not to write them)",
     )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="PostgreSQL, Redis and DEBUG=false as deploy/prod-local.sh; results "
+        "in grading-production.json and .md",
+    )
     args = parser.parse_args(argv)
     if not (LABS / args.lab / "lab.yaml").is_file():
         parser.error(f"no shipped lab {args.lab!r} in {LABS}")
@@ -908,9 +921,19 @@ def main(argv: list[str] | None = None) -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="bench-grading-", dir="/tmp"))  # noqa: S108
     owned = Owned(var_dir)
     output = var_dir / "bench.log"
+    args.environment = EMBEDDED
     try:
-        with output_to(output):
-            result = run(args, owned, var_dir)
+        with contextlib.ExitStack() as stack:
+            if args.production:
+                from production import environment_summary, production_env
+
+                env = stack.enter_context(production_env("grading", var_dir=var_dir))
+                args.environment = environment_summary(env)
+            stack.enter_context(output_to(output))
+            try:
+                result = run(args, owned, var_dir)
+            finally:
+                owned.stop()  # before the database is dropped
     except KeyboardInterrupt:
         log("Interrupted.")
         return 130
@@ -930,13 +953,79 @@ def main(argv: list[str] | None = None) -> int:
                 connections.close_all()
         shutil.rmtree(var_dir, ignore_errors=True)
     text = table(result)
+    name = "grading-production" if args.production else "grading"
     if args.out:
         out = Path(args.out)
+        if args.production and (out / "grading.json").exists():
+            embedded = json.loads((out / "grading.json").read_text())
+            text += "\n\n" + comparison(result, embedded)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "grading.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "grading.md").write_text(text + "\n")
+        (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / f"{name}.md").write_text(text + "\n")
     print(text)
     return 0
+
+
+def comparison(production: dict[str, Any], embedded: dict[str, Any]) -> str:
+    """The production-shaped figures beside the embedded default's (grading.json,
+    an earlier run: compare the ratios, each measured against its own run's
+    baseline, rather than the seconds)."""
+    rows = [
+        f"Against the embedded default (grading.json, {embedded['date']}, code "
+        f"{embedded['git']}; each ratio against its own run's baseline):",
+        "",
+        "| | embedded default | production-shaped |",
+        "|---|---|---|",
+    ]
+    for label, get in (
+        ("throughput ratio pipeline/CLI", lambda r: r["throughput"]["ratio"]),
+        ("submissions", lambda r: r["throughput"]["submissions"]),
+        (
+            "pipeline wall s per submission",
+            lambda r: round(
+                r["throughput"]["pipeline_wall_median"]
+                / r["throughput"]["submissions"],
+                3,
+            ),
+        ),
+        (
+            "CLI wall s per submission",
+            lambda r: round(
+                r["throughput"]["cli_wall_median"] / r["throughput"]["submissions"], 3
+            ),
+        ),
+        (
+            "pipeline CPU s per submission",
+            lambda r: r["throughput"]["cpu_seconds_per_submission"]["pipeline"],
+        ),
+        ("latency p50 s", lambda r: r["latency"]["pipeline"]["latency"]["p50"]),
+        ("latency p95 s", lambda r: r["latency"]["pipeline"]["latency"]["p95"]),
+        ("raw nbclient p50 s", lambda r: r["latency"]["raw_nbclient"]["p50"]),
+        (
+            "latency p50 / raw nbclient p50",
+            lambda r: round(
+                r["latency"]["pipeline"]["latency"]["p50"]
+                / r["latency"]["raw_nbclient"]["p50"],
+                3,
+            ),
+        ),
+        (
+            "submit to claim p50 s",
+            lambda r: r["latency"]["pipeline"]["parts"]["submit_to_claim"]["p50"],
+        ),
+        (
+            "claim and save p50 s",
+            lambda r: r["latency"]["pipeline"]["parts"]["claim_and_save"]["p50"],
+        ),
+    ):
+        values = []
+        for result in (embedded, production):
+            try:
+                values.append(str(get(result)))
+            except (KeyError, TypeError, ZeroDivisionError):
+                values.append("")
+        rows.append(f"| {label} | {values[0]} | {values[1]} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

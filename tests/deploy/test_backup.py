@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from lms.management.commands.runplatform import web_command
+from tests.browser.conftest import NOT_INHERITED as BROWSER_NOT_INHERITED
 from tests.browser.conftest import lab_releases_copy
 
 pytestmark = pytest.mark.production
@@ -35,29 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 DEMO_PASSWORD = "backup-demo-password-42"
-# As tests/browser/conftest.py: what the suite's own environment must not pass on
-# to a platform that runs on its own database and VAR_DIR.
+# What the suite's own environment must not pass on to a platform that runs on its
+# own database and VAR_DIR (the browser tests' list), and the issuer key settings:
+# the restored platform signs with the keys in its own VAR_DIR.
 NOT_INHERITED = (
-    "ALLOWED_HOSTS",
-    "CACHE_KEY_PREFIX",
-    "CELERY_BROKER_URL",
-    "CHANNEL_PREFIX",
-    "CSRF_TRUSTED_ORIGINS",
-    "CURRICULUM_DIR",
-    "DATABASE_URL",
-    "DEMO_PASSWORD",
-    "LMS_TEST_REDIS_SOCKET",
-    "MEDIA_ROOT",
-    "SECRET_KEY",
-    "SECURE_SSL_REDIRECT",
-    "SITE_URL",
-    "STATIC_ROOT",
-    "JUPYTERHUB_URL",
-    "JUPYTERHUB_API_URL",
-    "JUPYTERHUB_API_TOKEN",
-    "HUB_OAUTH_CLIENT_SECRET",
-    "HUB_STATE_DIR",
-    "LABS_SOURCE_DIR",
+    *BROWSER_NOT_INHERITED,
     "CREDENTIALS_KEY",
     "CREDENTIALS_KEY_FILE",
     "CREDENTIALS_KEY_DIR",

@@ -21,6 +21,7 @@ from courses.models import (
     QuizAttempt,
 )
 from lms.accounts.models import User
+from lms.accounts.readerstate import reader_state_bump
 
 P = TypeVar("P", bound=Page)
 
@@ -90,6 +91,7 @@ def enrolment_leave(*, user: User, programme: ProgrammePage) -> None:
     Enrolment.objects.filter(
         user=user, programme=page_canonical(programme), status=Enrolment.Status.ACTIVE
     ).update(status=Enrolment.Status.LEFT, left_at=timezone.now())
+    reader_state_bump(user_ids=[user.pk])
 
 
 def _require_enrolment(user: User, lesson: LessonPage) -> LessonPage:

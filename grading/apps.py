@@ -6,5 +6,19 @@ class GradingConfig(AppConfig):
     verbose_name = "Grading"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         # Certificate rules listen for quiz, lesson and lab results.
         from grading.credentials import receivers  # noqa: F401
+        from grading.credentials.models import Certificate
+        from grading.models import Submission
+        from lms.accounts.readerstate import on_record_change
+
+        # Lessons and programmes show their reader's submissions and certificates.
+        for model in (Submission, Certificate):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    on_record_change,
+                    sender=model,
+                    dispatch_uid=f"reader-{model.__name__}-{id(signal)}",
+                )

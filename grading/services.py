@@ -37,6 +37,7 @@ from labs import hub
 from labs.models import Lab
 from lms.accounts.events import group_send_on_commit, user_notify_on_commit
 from lms.accounts.models import User
+from lms.accounts.readerstate import reader_state_bump
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ def submission_claim(*, submission_id: int) -> Submission | None:
             grading_started_at=now,
             grader=_me(),
         )
+        reader_state_bump(user_ids=[submission.user_id])
         submission.refresh_from_db()
         _announce(submission)
     return submission
@@ -324,6 +326,7 @@ def _release(submission: Submission) -> None:
     Submission.objects.filter(pk=submission.pk, grader=_me()).update(
         status=Submission.Status.QUEUED, grader="", queued_at=timezone.now()
     )
+    reader_state_bump(user_ids=[submission.user_id])
 
 
 def submission_fail(*, submission_id: int, reason: str) -> None:
@@ -570,6 +573,7 @@ def submissions_requeue_stuck() -> int:
         Submission.objects.filter(pk=submission.pk, status=submission.status).update(
             status=Submission.Status.QUEUED, grader="", queued_at=now
         )
+        reader_state_bump(user_ids=[submission.user_id])
         _queue(submission.pk)
         count += 1
     if count:

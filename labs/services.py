@@ -23,6 +23,7 @@ from labs import hub
 from labs.models import Lab, LabSession
 from labs.nbgrader import NbgraderError, assignment_generate, submission_autograde
 from lms.accounts.models import User
+from lms.accounts.readerstate import reader_state_bump
 
 log = logging.getLogger(__name__)
 
@@ -409,3 +410,4 @@ def lab_stop(*, user: User) -> None:
         LabSession.objects.filter(user=user).exclude(
             state=LabSession.State.NOT_STARTED
         ).update(state=LabSession.State.STOPPED, updated_at=timezone.now())
+        reader_state_bump(user_ids=[user.pk])

@@ -112,3 +112,24 @@ class PageCacheMiddleware:
         if generation is not None:
             pagecache.response_store(key, generation, request, response)
         return response
+
+
+class ReaderPageCacheMiddleware:
+    """Answers signed-in readers' Wagtail pages from the cache, each reader's own
+    (``lms.pagecache``). Last of the middleware: the session, the user, the
+    language and the CSRF secret are settled first; a hit skips routing, the page's
+    queries and its templates."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        lookup = pagecache.reader_lookup(request)
+        if lookup is None:
+            return self.get_response(request)
+        response, lookup = pagecache.reader_cached_response(lookup)
+        if response is not None:
+            return response
+        response = self.get_response(request)
+        pagecache.reader_response_store(lookup, request, response)
+        return response

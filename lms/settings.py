@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    "lms.middleware.ReaderPageCacheMiddleware",  # signed-in readers' own pages
 ]
 
 ROOT_URLCONF = "lms.urls"

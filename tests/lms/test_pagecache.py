@@ -129,17 +129,18 @@ def test_the_generation_is_bumped_again_after_commit(
     assert (during, content_generation()) == (start + 1, start + 2)
 
 
-def test_signed_in_visitors_are_never_served_from_the_cache(client, trainee):
+def test_signed_in_visitors_are_never_served_the_anonymous_page(client, trainee):
     """A signed-in trainee gets their own page, with their name and a CSRF token,
-    even when the anonymous page is in the cache; nothing of theirs is stored."""
+    even when the anonymous page is in the cache; the anonymous page stays as it
+    was."""
     anonymous = Client()
     _get(anonymous, LESSON)
     client.force_login(trainee)
 
-    for _ in range(2):
-        response = _get(client, LESSON)
-        assert HIT not in response
-        assert str(trainee) in response.content.decode()
+    for _ in range(3):
+        html = _get(client, LESSON).content.decode()
+        assert str(trainee) in html
+        assert "csrfmiddlewaretoken" in html
     assert _get(anonymous, LESSON)[HIT] == "hit"
     assert str(trainee) not in _get(anonymous, LESSON).content.decode()
 
@@ -221,3 +222,163 @@ def test_signed_in_visitors_keep_the_language_form(client, trainee):
     html = _get(client, "/en/").content.decode()
 
     assert 'action="/i18n/setlang/"' in html
+
+
+# --- Signed-in readers' own pages ---------------------------------------------------
+
+
+def _signed_in(client: Client, user) -> Client:
+    """Signed in, with the CSRF cookie a first page gives (none is stored before)."""
+    client.force_login(user)
+    first = _get(client, LESSON)
+    assert HIT not in first and "csrftoken" in first.cookies
+    return client
+
+
+def test_a_signed_in_readers_page_is_stored_for_them_alone(
+    client, trainee, other_trainee, django_assert_max_num_queries
+):
+    """The second look at a page is answered from the reader's own entry, with the
+    session and the user read and nothing else; another trainee never gets it."""
+    _signed_in(client, trainee)
+    stored = _get(client, LESSON)
+    with django_assert_max_num_queries(2):
+        again = _get(client, LESSON)
+
+    assert (stored[HIT], again[HIT]) == ("miss", "hit")
+    assert again.content == stored.content
+    assert "private" in again["Cache-Control"]
+    other = _signed_in(Client(), other_trainee)
+    html = _get(other, LESSON).content.decode()
+    assert str(other_trainee) in html and str(trainee) not in html
+
+
+def test_the_readers_own_progress_is_seen_at_once(client, trainee, programme, lesson):
+    """Enrolling, completing the lesson and leaving the programme (a bulk update,
+    with no signal) each show on the next look at the lesson."""
+    from courses import services
+
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+
+    services.enrolment_create(user=trainee, programme=programme)
+    enrolled = _get(client, LESSON)
+    assert enrolled[HIT] == "miss"
+    assert "Mark complete" in enrolled.content.decode()
+
+    services.lesson_complete(user=trainee, lesson=lesson)
+    completed = _get(client, LESSON)
+    assert completed[HIT] == "miss"
+    assert "Mark as not complete" in completed.content.decode()
+
+    services.enrolment_leave(user=trainee, programme=programme)
+    left = _get(client, LESSON)
+    assert left[HIT] == "miss"
+    assert "Mark as not complete" not in left.content.decode()
+
+
+def test_a_message_waiting_is_shown_not_a_stored_page(client, trainee, programme):
+    """Enrolling from the lesson leaves a message: the next page shows it (rendered,
+    not from the cache) and the one after no longer does."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+    token = client.cookies["csrftoken"].value
+
+    client.post(
+        f"/en/learn/programmes/{programme.pk}/enrol/",
+        {"csrfmiddlewaretoken": token, "next": LESSON},
+    )
+    with_message = _get(client, LESSON)
+    after = _get(client, LESSON)
+
+    assert HIT not in with_message
+    assert 'class="messages"' in with_message.content.decode()
+    assert 'class="messages"' not in after.content.decode()
+
+
+def test_publishing_is_seen_by_signed_in_readers_too(client, trainee, lesson):
+    """A lesson published with a new summary is what a signed-in reader sees next."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+
+    lesson.summary = "A summary written after the page was stored."
+    lesson.save_revision().publish()
+
+    response = _get(client, LESSON)
+    assert response[HIT] == "miss"
+    assert "A summary written after the page was stored." in response.content.decode()
+
+
+def test_signing_in_again_does_not_reuse_the_stored_page(client, trainee):
+    """A new sign-in rotates the CSRF secret the stored forms carry: the page is
+    rendered again with the new one."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+    old = client.cookies["csrftoken"].value
+
+    client.logout()
+    client.force_login(trainee)
+    client.cookies["csrftoken"] = "x" * 32  # what a new sign-in leaves: another secret
+    response = _get(client, LESSON)
+
+    assert response[HIT] != "hit"
+    assert old not in response.content.decode()
+
+
+def test_a_deadline_bounds_how_long_a_page_is_kept(rf):
+    """The earliest deadline still ahead is kept; a passed one changes nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from lms.accounts.readerstate import page_valid_until
+
+    request = rf.get("/")
+    now = timezone.now()
+    page_valid_until(request, now - timedelta(minutes=1))
+    assert not hasattr(request, "page_valid_until")
+    page_valid_until(request, now + timedelta(hours=2))
+    page_valid_until(request, now + timedelta(hours=1))
+    page_valid_until(request, now + timedelta(hours=3))
+    assert request.page_valid_until == now + timedelta(hours=1)
+
+
+def test_the_readers_submission_is_seen_as_grading_moves_on(client, trainee):
+    """The lesson's lab block shows the reader's last submission: its arrival and
+    the claim by a worker (a bulk update, with no signal) each show at once."""
+    from django.core.files.base import ContentFile
+
+    from grading import services as grading_services
+    from grading.models import Submission
+    from labs.models import Lab
+
+    lab = Lab.objects.create(
+        slug="landed-cost",
+        title="Landed cost, step by step",
+        notebook="landed-cost.ipynb",
+        points=10,
+        status=Lab.Status.PUBLISHED,
+    )
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+
+    submission = Submission(
+        user=trainee, lab=lab, attempt=1, sha256="0" * 64, size=2, lab_version=1
+    )
+    submission.source = Submission.Source.UPLOAD
+    submission.notebook.save("n.ipynb", ContentFile(b"{}"), save=False)
+    submission.save()
+    arrived = _get(client, LESSON)
+    assert arrived[HIT] == "miss"
+    assert "Attempts used: 1 of" in arrived.content.decode()
+    assert _get(client, LESSON)[HIT] == "hit"
+
+    grading_services.submission_claim(submission_id=submission.pk)
+    claimed = _get(client, LESSON)
+    assert claimed[HIT] == "miss"
+    assert str(Submission.Status.GRADING.label) in claimed.content.decode()

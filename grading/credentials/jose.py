@@ -141,7 +141,7 @@ def _b64decode(segment: str) -> bytes:
 def _json_object(raw: bytes, what: str) -> dict:
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CredentialError("format", f"The {what} is not JSON.") from error
     if not isinstance(value, dict):
         raise CredentialError("format", f"The {what} is not a JSON object.")

@@ -187,7 +187,7 @@ def _read(data) -> tuple[str, dict | None]:
     if text[0] in '{["':
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes
             raise _Failed("format", _("The JSON cannot be read.")) from None
         return _token_from_json(value)
     return text, None

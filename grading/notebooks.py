@@ -40,6 +40,22 @@ def _ids(notebook: dict) -> list[str]:
     return ids
 
 
+def _grading_metadata_check(notebook: dict) -> None:
+    """nbformat lets cell metadata hold anything; nbgrader's must be an object
+    whose ``grade_id`` is a name, or neither we nor nbgrader can read the cell."""
+    for number, cell in enumerate(notebook["cells"], start=1):
+        meta = cell["metadata"].get("nbgrader", {})
+        if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+            raise NotebookInvalid(
+                _(
+                    "The notebook's grading information is damaged (cell "
+                    "%(number)s). Download the lab's notebook again and copy your "
+                    "answers into it."
+                )
+                % {"number": number}
+            )
+
+
 def _megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{-(-size // 1024)} KB"
 
@@ -88,6 +104,7 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             _("The notebook is damaged (not valid nbformat 4): %(reason)s")
             % {"reason": message}
         ) from error
+    _grading_metadata_check(parsed)
     release = release_notebook(lab)
     expected = set(_ids(release))
     found = set(_ids(parsed))

@@ -72,6 +72,10 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
         )
     try:
         parsed = json.loads(data.decode("utf-8"))
+    except RecursionError as error:  # nested deeper than the parser goes
+        raise NotebookInvalid(
+            _("The file is JSON but not a Jupyter notebook (.ipynb).")
+        ) from error
     except UnicodeDecodeError as error:
         raise NotebookInvalid(
             _("The file is not text (UTF-8), so it is not a notebook.")

@@ -108,6 +108,15 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             _("The notebook is damaged (not valid nbformat 4): %(reason)s")
             % {"reason": message}
         ) from error
+    except Exception as error:
+        # nbformat's validator itself fails on some shapes (a cell_type that is
+        # not a string, metadata nested deeper than Python recurses): damaged too.
+        raise NotebookInvalid(
+            _(
+                "The notebook is damaged (not valid nbformat 4): its structure "
+                "cannot be read."
+            )
+        ) from error
     _grading_metadata_check(parsed)
     release = release_notebook(lab)
     expected = set(_ids(release))

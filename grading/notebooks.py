@@ -40,6 +40,22 @@ def _ids(notebook: dict) -> list[str]:
     return ids
 
 
+def _grading_metadata_check(notebook: dict) -> None:
+    """nbformat lets cell metadata hold anything; nbgrader's must be an object
+    whose ``grade_id`` is a name, or neither we nor nbgrader can read the cell."""
+    for number, cell in enumerate(notebook["cells"], start=1):
+        meta = cell["metadata"].get("nbgrader", {})
+        if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+            raise NotebookInvalid(
+                _(
+                    "The notebook's grading information is damaged (cell "
+                    "%(number)s). Download the lab's notebook again and copy your "
+                    "answers into it."
+                )
+                % {"number": number}
+            )
+
+
 def _megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{-(-size // 1024)} KB"
 
@@ -56,6 +72,10 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
         )
     try:
         parsed = json.loads(data.decode("utf-8"))
+    except RecursionError as error:  # nested deeper than the parser goes
+        raise NotebookInvalid(
+            _("The file is JSON but not a Jupyter notebook (.ipynb).")
+        ) from error
     except UnicodeDecodeError as error:
         raise NotebookInvalid(
             _("The file is not text (UTF-8), so it is not a notebook.")
@@ -88,6 +108,16 @@ def notebook_check(*, lab: Lab, data: bytes) -> dict:
             _("The notebook is damaged (not valid nbformat 4): %(reason)s")
             % {"reason": message}
         ) from error
+    except Exception as error:
+        # nbformat's validator itself fails on some shapes (a cell_type that is
+        # not a string, metadata nested deeper than Python recurses): damaged too.
+        raise NotebookInvalid(
+            _(
+                "The notebook is damaged (not valid nbformat 4): its structure "
+                "cannot be read."
+            )
+        ) from error
+    _grading_metadata_check(parsed)
     release = release_notebook(lab)
     expected = set(_ids(release))
     found = set(_ids(parsed))

@@ -1,5 +1,13 @@
 """The versioned JSON API (``/api/v1/``); schema at ``/api/v1/openapi.json``."""
 
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 
 from courses.api import router as programmes_router
@@ -22,3 +30,24 @@ api.add_router("/labs", labs_router)
 api.add_router("/verify", verify_router)
 api.add_router("/certificates", certificates_router)
 api.add_router("", grading_router)  # /labs/{slug}/submissions, /submissions/{id}
+
+
+def _unreadable_body(request: HttpRequest, error: Exception) -> HttpResponse:
+    """A body Django cannot parse (a multipart upload without or with a broken
+    boundary, too many parts, too large) is a JSON refusal like every other one
+    of the API, not Django's HTML 400 page."""
+    if isinstance(error, RequestDataTooBig):
+        return api.create_response(
+            request, {"detail": _("The request body is too large.")}, status=413
+        )
+    return api.create_response(
+        request,
+        {"detail": _("The request body cannot be read as a form upload.")},
+        status=400,
+    )
+
+
+api.add_exception_handler(MultiPartParserError, _unreadable_body)
+api.add_exception_handler(RequestDataTooBig, _unreadable_body)
+api.add_exception_handler(TooManyFieldsSent, _unreadable_body)
+api.add_exception_handler(TooManyFilesSent, _unreadable_body)

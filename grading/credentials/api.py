@@ -3,7 +3,8 @@
 
 The body is the credential itself: a compact VC-JWT as text, or JSON. Anyone may
 call it (employers without an account too). Any processed request is answered 200
-with the verdict, however bad the credential; only an empty body is a 400.
+with the verdict, however bad the credential; only an empty body is a 400, and a
+body over the credential limit (1 MB) a 413.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -46,18 +47,25 @@ class ErrorOut(Schema):
 
 
 @router.post(
-    "", response={200: VerificationOut, 400: ErrorOut, 429: ErrorOut}, auth=None
+    "",
+    response={200: VerificationOut, 400: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    auth=None,
 )
 def verify(request: HttpRequest):
     """Verify the credential in the body (compact VC-JWT, or JSON: the enveloped
     credential, a JSON string holding the JWT, or a credential whose ``proof``
     holds it). ``status``: valid, revoked, expired, invalid or unknown; ``checks``
-    in order: format, issuer, key, signature, validity, status. Rate limited per
-    client address (429 with ``Retry-After``)."""
+    in order: format, issuer, key, signature, validity, status. At most 1 MB
+    (413 beyond). Rate limited per client address (429 with ``Retry-After``)."""
     retry_after = rate_limit_hit(request)
     if retry_after is not None:
         return too_many_json(retry_after)
-    body = request.body[: MAX_INPUT_BYTES + 1]
+    # Read from the stream, no further than the limit: ``request.body`` would
+    # load up to DATA_UPLOAD_MAX_MEMORY_SIZE and answer a larger body with
+    # Django's HTML 400 page.
+    body = request.read(MAX_INPUT_BYTES + 1)
+    if len(body) > MAX_INPUT_BYTES:
+        raise HttpError(413, _("The credential is too large."))
     if not body.strip():
         raise HttpError(400, _("Send the credential in the request body."))
     return credential_verify(body).as_dict()

@@ -144,7 +144,9 @@ def verdicts(ids: Iterable[str]) -> Iterator[tuple[str, bool, str, list[str]]]:
 def csv_chunks(ids: list[str], *, rows_per_chunk: int = BATCH) -> Iterator[str]:
     """The answer as CSV text, a header then ``rows_per_chunk`` rows a chunk."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's CRLF: the writer then quotes a field holding a lone CR too (with
+    # "\n" it would not, and an echoed id "a\rb" would read as two rows).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
     for count, (ident, verified, status, errors) in enumerate(verdicts(ids), 1):
         writer.writerow(

@@ -121,18 +121,27 @@ def credential_sign(document: dict, *, key: jwk.JWK, kid: str, issued_at: int) -
 
 
 def _b64decode(segment: str) -> bytes:
+    """The bytes of a base64url segment in its one canonical spelling.
+
+    A segment's last character may carry unused bits (4 of them for a 64-byte
+    Ed25519 signature); decoders ignore them, so 16 spellings of one signature
+    would all verify. Only the spelling an encoder writes is accepted: a token
+    that verifies is then exactly the token that was issued."""
     if not _SEGMENT.match(segment):
         raise CredentialError("format", "Not base64url.")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as error:
         raise CredentialError("format", "Not base64url.") from error
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+        raise CredentialError("format", "Not canonical base64url.")
+    return raw
 
 
 def _json_object(raw: bytes, what: str) -> dict:
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CredentialError("format", f"The {what} is not JSON.") from error
     if not isinstance(value, dict):
         raise CredentialError("format", f"The {what} is not a JSON object.")

@@ -187,7 +187,7 @@ def _read(data) -> tuple[str, dict | None]:
     if text[0] in '{["':
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes
             raise _Failed("format", _("The JSON cannot be read.")) from None
         return _token_from_json(value)
     return text, None
@@ -200,6 +200,10 @@ def _types(value) -> list:
     return (
         [value] if isinstance(value, str) else value if isinstance(value, list) else []
     )
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _check_format(payload: dict, document: dict | None) -> None:
@@ -224,8 +228,10 @@ def _check_format(payload: dict, document: dict | None) -> None:
     if isinstance(subject, dict) and subject.get("id") != payload.get("sub"):
         raise _Failed("format", _("The token's sub differs from the subject id."))
     if document is not None:
+        # Compared as JSON, not as Python values: Python finds true == 1 and
+        # 86 == 86.0, a JSON reader does not.
         signed = {k: v for k, v in payload.items() if k in document}
-        if signed != document or set(document) - set(payload):
+        if _canonical(signed) != _canonical(document) or set(document) - set(payload):
             raise _Failed(
                 "format", _("The credential's JSON differs from what was signed.")
             )

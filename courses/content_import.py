@@ -63,11 +63,15 @@ def _has_language(value: Any, language: str) -> bool:
     return isinstance(value, dict) and bool(value.get(language))
 
 
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
+# Raw HTML off: the result is stored as Wagtail rich text, which is rendered as it
+# is, so a curriculum file's <script> or onerror= would run on the site. With it off,
+# markdown-it escapes such markup into text (and refuses javascript: links).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _md(text: str) -> str:
-    """CommonMark (nested lists indented to the item's text, as authors write them)."""
+    """CommonMark (nested lists indented to the item's text, as authors write them),
+    without raw HTML."""
     return _MARKDOWN.render(text)
 
 

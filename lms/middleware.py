@@ -1,10 +1,13 @@
-"""Request ids for logs, and locale handling for the URLs that live outside
-``i18n_patterns`` (API, health)."""
+"""Request ids for logs, locale handling for the URLs that live outside
+``i18n_patterns`` (API, health), the page cache and the Content Security Policy."""
 
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.urls import Resolver404, resolve
 from django.utils import translation
@@ -133,3 +136,39 @@ class ReaderPageCacheMiddleware:
         response = self.get_response(request)
         pagecache.reader_response_store(lookup, request, response)
         return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (``CONTENT_SECURITY_POLICY``), extended through its
+    ``get_policy_parts`` hook in two ways:
+
+    - ``connect-src`` also names the websocket origin of the request's own host
+      (``wss://`` behind https, else ``ws://``), which the live pages connect to:
+      older browsers do not count it as ``'self'``.
+    - Under ``CONTENT_SECURITY_POLICY_ADMIN["URL_PREFIXES"]`` (Wagtail's and Django's
+      admin, which write inline scripts and styles) its ``DIRECTIVES`` replace the
+      same directives of the site's policy; a view's own ``@csp_replace`` wins.
+    """
+
+    def get_policy_parts(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        report_only: bool = False,
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if report_only:
+            return parts
+        admin = getattr(settings, "CONTENT_SECURITY_POLICY_ADMIN", None) or {}
+        prefixes = tuple(admin.get("URL_PREFIXES", ()))
+        if parts.replace is None and request.path_info.startswith(prefixes):
+            parts.replace = admin.get("DIRECTIVES")
+        try:
+            host = request.get_host()
+        except DisallowedHost:  # answered with 400 anyway; no origin to name
+            return parts
+        scheme = "wss" if request.is_secure() else "ws"
+        update = dict(parts.update or {})
+        update["connect-src"] = [*update.get("connect-src", ()), f"{scheme}://{host}"]
+        parts.update = update
+        return parts

@@ -8,8 +8,10 @@ production default.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
     "ninja",
     "oauth2_provider",
     "channels",
+    "csp",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -82,6 +85,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "lms.middleware.RequestIdMiddleware",  # first: every later log line carries it
     "django.middleware.security.SecurityMiddleware",
+    # Above the page cache, so that a cached page gets the header too.
+    "lms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lms.middleware.PageCacheMiddleware",  # a hit skips everything below
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -386,6 +391,44 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"  # Wagtail's preview overrides it to SAMEORIGIN itself
+
+# Content Security Policy (django-csp): the site's pages run only the scripts and
+# styles of its own static files; no inline script, style or event handler. The
+# live pages' websockets are allowed to the request's own host (its ws:// or wss://
+# origin, added per request by lms.middleware.ContentSecurityPolicyMiddleware).
+# Forms post to the site, and to the hub: "Open lab" answers its POST with a
+# redirect to JupyterLab, and a browser holds a form's redirects to form-action.
+_HUB = urlsplit(JUPYTERHUB_URL)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, f"{_HUB.scheme}://{_HUB.netloc}"],
+    },
+}
+# Wagtail's and Django's admin write inline scripts (inline panels, date pickers)
+# and style attributes, and Wagtail shows its page previews in a frame of its own:
+# under these prefixes the policy allows inline scripts and styles, blob: images
+# (upload previews) and same-origin frames instead. Everything else stays as above.
+CONTENT_SECURITY_POLICY_ADMIN = {
+    "URL_PREFIXES": ["/admin/", "/django-admin/"],
+    "DIRECTIVES": {
+        "script-src": [SELF, UNSAFE_INLINE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "frame-src": [SELF],
+        "frame-ancestors": [SELF],
+    },
+}
+# Wagtail's admin shows Gravatar images by default: a request to a third party for
+# every avatar, which the policy would block anyway.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
 # text: the message alone (a terminal, journald); json: one object per line with
 # time, level, logger, message, request_id and exception (lms/logging.py).

@@ -53,8 +53,18 @@ urlpatterns += i18n_patterns(
 )
 
 if settings.DEBUG:
-    from django.conf.urls.static import static
+    # Development serves Wagtail's images (originals and renditions) and nothing else
+    # of MEDIA_ROOT: it also holds lab source archives (solutions and hidden tests),
+    # submitted notebooks and documents, whose privacy /documents/ checks. Production
+    # serves no media from Django.
+    from django.urls import re_path
+    from django.views.static import serve
 
-    urlpatterns = (
-        static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT) + urlpatterns
-    )
+    urlpatterns = [
+        re_path(
+            r"^media/(?P<path>(?:original_images|images)/[^/]+)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        ),
+        *urlpatterns,
+    ]

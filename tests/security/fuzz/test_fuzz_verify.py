@@ -454,6 +454,7 @@ def _bulk_refusal(response) -> None:
     as_file=st.booleans(),
 )
 @example(rows=[["id"], ["\x00"]], genuine_at=set(), as_file=False)
+@example(rows=[["0\r0"]], genuine_at=set(), as_file=False)
 def test_bulk_answers_one_row_per_id_and_verifies_only_real_ids(
     client, unlimited, certificate, employer_auth, rows, genuine_at, as_file
 ):

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Redis for the suite, seeded content, users by role."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,8 +10,18 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 from tests.factories import UserFactory
+
+# Property tests explore new inputs on a developer's machine (failures saved in
+# .hypothesis/ and replayed first); CI (CI=true) replays the same examples every
+# run, so a landing is never blocked by an input no one has seen yet.
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session", autouse=True)

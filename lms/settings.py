@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "wagtail.contrib.forms",
     "wagtail.contrib.redirects",
     "wagtail.contrib.simple_translation",
+    "wagtail.contrib.table_block",  # the lesson body's table block: its template
     "wagtail.locales",
     "wagtail.embeds",
     "wagtail.sites",

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -31,11 +32,50 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+# Run in the production process after its deploy check: the settings that make
+# browsers keep to https, send cookies only over it and refuse to frame the site.
+SECURITY_SETTINGS = (
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_CONTENT_TYPE_NOSNIFF",
+    "X_FRAME_OPTIONS",
+    "CONTENT_SECURITY_POLICY",
+    "MIDDLEWARE",
+)
+DEPLOY_CHECK = f"""
+import json
+from django.conf import settings
+from django.core.management import call_command
+call_command("check", deploy=True, fail_level="WARNING")
+print(json.dumps({{name: getattr(settings, name) for name in {SECURITY_SETTINGS!r}}}))
+"""
+
+
 def test_deploy_check_is_clean_with_production_values():
-    """`check --deploy --fail-level WARNING` passes with production values."""
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    """`check --deploy --fail-level WARNING` passes with production values, which
+    give Secure session and CSRF cookies, an HTTPS redirect with a year of HSTS,
+    X-Frame-Options DENY and a Content Security Policy with frame-ancestors
+    'none' whose only form target besides the site is the hub's https origin."""
+    result = _manage("shell", "-c", DEPLOY_CHECK, env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    values = json.loads(result.stdout.splitlines()[-1])
+
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["CSRF_COOKIE_SECURE"] is True
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["SECURE_HSTS_SECONDS"] >= 31536000
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert values["SECURE_CONTENT_TYPE_NOSNIFF"] is True
+    assert values["X_FRAME_OPTIONS"] == "DENY"
+    directives = values["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["script-src"] == directives["style-src"] == ["'self'"]
+    assert directives["form-action"] == ["'self'", "https://labs.example.org"]
+    assert "lms.middleware.ContentSecurityPolicyMiddleware" in values["MIDDLEWARE"]
 
 
 def test_production_refuses_to_start_without_a_secret_key():

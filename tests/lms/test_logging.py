@@ -102,6 +102,7 @@ def _python_logs(**env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.engine_free  # a fresh process reading settings: no database
 def test_log_format_setting_chooses_json_or_text():
     """LOG_FORMAT=json makes Django's console handler write JSON; text (the
     default) writes the message alone; anything else refuses to start."""

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = {
@@ -54,6 +56,7 @@ print(json.dumps({{name: getattr(settings, name) for name in {SECURITY_SETTINGS!
 """
 
 
+@pytest.mark.engine_free  # settings read by a fresh process
 def test_deploy_check_is_clean_with_production_values():
     """`check --deploy --fail-level WARNING` passes with production values, which
     give Secure session and CSRF cookies, an HTTPS redirect with a year of HSTS,
@@ -78,6 +81,7 @@ def test_deploy_check_is_clean_with_production_values():
     assert "lms.middleware.ContentSecurityPolicyMiddleware" in values["MIDDLEWARE"]
 
 
+@pytest.mark.engine_free  # settings read by a fresh process
 def test_production_refuses_to_start_without_a_secret_key():
     """No secret has a production default: DEBUG=false without SECRET_KEY fails."""
     env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
@@ -86,6 +90,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.engine_free  # settings read by a fresh process
 def test_development_generates_its_secret_key_under_var(tmp_path):
     """Without SECRET_KEY, development writes one into var/ and reuses it."""
     env = {"VAR_DIR": str(tmp_path), "DEBUG": "true"}

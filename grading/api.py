@@ -9,6 +9,7 @@ from ninja.files import UploadedFile
 
 from grading import selectors, services
 from grading.models import Submission
+from labs.api import unavailable
 from labs.models import Lab
 from lms.accounts.api import api_auth
 from lms.accounts.models import Role
@@ -39,7 +40,7 @@ class ErrorOut(Schema):
 
 @router.post(
     "/labs/{slug}/submissions",
-    response={201: SubmissionCreated, 400: ErrorOut, 403: ErrorOut},
+    response={201: SubmissionCreated, 400: ErrorOut, 403: ErrorOut, 503: ErrorOut},
     auth=api_auth,
 )
 def submission_create(
@@ -56,6 +57,8 @@ def submission_create(
         submission = services.submission_create(
             user=request.user, lab=lab, data=data, source=Submission.Source.UPLOAD
         )
+    except services.SubmissionUnavailable as error:
+        return unavailable(str(error))
     except services.SubmissionError as error:
         raise HttpError(400, str(error)) from None
     return Status(201, {"id": submission.pk, "status": submission.status})

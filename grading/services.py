@@ -49,6 +49,10 @@ class SubmissionError(Exception):
     """A submission that cannot be accepted; ``str()`` is fit for the trainee."""
 
 
+class SubmissionUnavailable(SubmissionError):
+    """The notebook could not be fetched because the lab service is down."""
+
+
 class GradingInfraError(Exception):
     """Grading could not run for a reason that is not the trainee's: worth a retry.
 
@@ -97,7 +101,12 @@ def notebook_from_lab(*, user: User, lab: Lab) -> bytes:
             hub.hub_username(user.pk), f"{lab.slug}/{lab.notebook}"
         )
     except hub.HubError as error:
-        raise SubmissionError(
+        kind = (
+            SubmissionUnavailable
+            if isinstance(error, hub.HubUnavailable)
+            else SubmissionError
+        )
+        raise kind(
             _(
                 "Could not fetch your notebook from your lab (%(reason)s). Open the "
                 "lab, save the notebook and try again, or upload the .ipynb file."

@@ -1,6 +1,6 @@
 """Labs in the JSON API: list and launch."""
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -33,6 +33,16 @@ class ErrorOut(Schema):
     detail: str
 
 
+RETRY_AFTER_SECONDS = 30
+
+
+def unavailable(detail: str) -> JsonResponse:
+    """503 with ``Retry-After``: the lab service is down or busy, not the request."""
+    response = JsonResponse({"detail": detail}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 @router.get("", response=list[LabOut], auth=api_auth)
 def lab_list(request: HttpRequest):
     """Published labs. (``url`` opens the lab once launched.)"""
@@ -62,7 +72,7 @@ def lab_launch(request: HttpRequest, slug: str):
     try:
         launch = services.lab_launch(user=request.user, lab=lab)
     except services.LabError as error:
-        raise HttpError(503, str(error)) from None
+        return unavailable(str(error))
     return {
         "status": launch.status,
         "progress_url": f"/ws/labs/{lab.slug}/progress/",

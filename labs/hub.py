@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,7 @@ def _client() -> httpx.Client:
     """
     global _CLIENT
     if _CLIENT is None:
-        _CLIENT = httpx.Client(timeout=10.0)
+        _CLIENT = httpx.Client(timeout=settings.HUB_CLIENT_TIMEOUT)
     return _CLIENT
 
 
@@ -72,23 +73,88 @@ def _api(path: str) -> str:
     return f"{settings.JUPYTERHUB_API_URL}{path}"
 
 
-def _unavailable(error: Exception) -> HubUnavailable:
+def _unavailable(error: Exception | str) -> HubUnavailable:
     log.warning("JupyterHub unreachable: %s", error)
     return HubUnavailable(
-        _("The lab service is not reachable right now. Please try again in a minute.")
+        _(
+            "The lab service is not reachable right now; your work is safe. "
+            "Please try again in a minute."
+        )
     )
 
 
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return _client().request(method, url, headers=_headers(), **kwargs)
-    except httpx.HTTPError as error:
-        raise _unavailable(error) from error
+def _server_unavailable(name: str, code: int) -> HubUnavailable:
+    log.warning("The lab server of %s is not answering (%s)", name, code)
+    return HubUnavailable(
+        _(
+            "Your lab server is not answering; your saved work is safe. Open the "
+            "lab again to restart it."
+        )
+    )
+
+
+# Methods the hub client may send again after a timeout: repeating them leaves the
+# same state (reads; PUT of the same file; DELETE of a server; user creation is
+# made safe by accepting 409). A POST that timed out may have started a server, so
+# it is repeated only when it never reached the hub (connect or pool timeout).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Errors after which nothing reached the hub, so any request may be sent again.
+_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout)
+# Statuses with which the proxy (or a gateway in front of it) says the hub or the
+# server behind it is down, not that the request was wrong.
+_GATEWAY_DOWN = frozenset({502, 503, 504})
+
+
+def _request(
+    method: str,
+    url: str,
+    *,
+    idempotent: bool | None = None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request to the hub (or a server through its proxy), retried while safe.
+
+    A busy hub answers slowly: a request that is safe to repeat is retried after a
+    timeout, with a short back-off, until ``HUB_CLIENT_DEADLINE``. A refused
+    connection means the hub is down and fails at once, with the clear message.
+    """
+    if idempotent is None:
+        idempotent = method in _IDEMPOTENT
+    per_request = timeout or settings.HUB_CLIENT_TIMEOUT
+    deadline = time.monotonic() + max(settings.HUB_CLIENT_DEADLINE, per_request)
+    pause = 0.5
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return _client().request(
+                method,
+                url,
+                headers=_headers(),
+                timeout=max(1.0, min(per_request, left)),
+                **kwargs,
+            )
+        except httpx.TimeoutException as error:
+            retry = idempotent or isinstance(error, _NOT_SENT)
+            if not retry or deadline - time.monotonic() < pause + 1.0:
+                raise _unavailable(error) from error
+            log.info("Hub %s %s timed out; retrying", method, url)
+        except httpx.HTTPError as error:
+            raise _unavailable(error) from error
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
+
+
+def _hub_api_down(response: httpx.Response) -> None:
+    """The proxy answers 502/503 for the hub's API when the hub is down."""
+    if response.status_code in _GATEWAY_DOWN:
+        raise _unavailable(f"HTTP {response.status_code} from {response.url}")
 
 
 def user_ensure(name: str) -> None:
     """Create the hub user ``name`` unless it exists."""
     response = _request("GET", _api(f"/users/{name}"))
+    _hub_api_down(response)
     if response.status_code == 200:
         return
     if response.status_code != 404:
@@ -96,7 +162,9 @@ def user_ensure(name: str) -> None:
             _("The lab service refused the request (%(code)s).")
             % {"code": response.status_code}
         )
-    created = _request("POST", _api(f"/users/{name}"))
+    # Repeating the creation is harmless (409: it exists), so it may be retried.
+    created = _request("POST", _api(f"/users/{name}"), idempotent=True)
+    _hub_api_down(created)
     if created.status_code not in (201, 409):
         raise HubError(
             _("Could not create your lab account (%(code)s).")
@@ -105,10 +173,17 @@ def user_ensure(name: str) -> None:
 
 
 def server_status(name: str) -> ServerStatus:
+    """What the hub knows of ``name``'s server (it polls a server every 10 s, so a
+    server that died is seen as stopped within about that)."""
     response = _request("GET", _api(f"/users/{name}"))
+    _hub_api_down(response)
     if response.status_code == 404:
         return ServerStatus(False, False, None, None)
-    response.raise_for_status()
+    if response.status_code != 200:
+        raise HubError(
+            _("The lab service refused the request (%(code)s).")
+            % {"code": response.status_code}
+        )
     server = response.json().get("servers", {}).get("")
     if not server:
         return ServerStatus(False, False, None, None)
@@ -122,6 +197,7 @@ def server_start(name: str) -> ServerStatus:
     # The hub waits up to its slow_spawn_timeout (10 s) for the spawn before it
     # answers (201, or 202 while pending), longer on a busy machine.
     response = _request("POST", _api(f"/users/{name}/server"), timeout=30.0)
+    _hub_api_down(response)
     if response.status_code == 429:
         raise SpawnLimit(
             _("Many labs are starting right now. Please retry in a few seconds.")
@@ -141,6 +217,7 @@ def server_start(name: str) -> ServerStatus:
 
 def server_stop(name: str) -> None:
     response = _request("DELETE", _api(f"/users/{name}/server"))
+    _hub_api_down(response)
     if response.status_code not in (202, 204, 400, 404):
         raise HubError(
             _("Could not stop your lab (%(code)s).") % {"code": response.status_code}
@@ -164,6 +241,8 @@ async def server_progress(name: str) -> AsyncIterator[dict]:
             httpx.AsyncClient(headers=_headers(), timeout=timeout) as client,
             client.stream("GET", url) as response,
         ):
+            if response.status_code in _GATEWAY_DOWN:
+                raise _unavailable(f"HTTP {response.status_code} from {url}")
             if response.status_code != 200:
                 raise SpawnFailed(_reason(response))
             async for line in response.aiter_lines():
@@ -184,8 +263,26 @@ def _contents(name: str, path: str) -> str:
     return f"{settings.JUPYTERHUB_URL}/user/{name}/api/contents/{path}"
 
 
+def _contents_request(method: str, name: str, path: str, **kwargs: Any):
+    """A contents API call; a server that is gone or not answering says so.
+
+    Through the proxy, a server that died is a 502/503 while its route is still
+    there, then (once the hub noticed) a redirect to the hub's ``/hub/user/...``;
+    a server whose hub is down answers 500, not reaching the hub to check the token.
+    """
+    response = _request(method, _contents(name, path), **kwargs)
+    code = response.status_code
+    if code in (*_GATEWAY_DOWN, 424) or (
+        response.is_redirect and "/hub/" in response.headers.get("location", "")
+    ):
+        raise _server_unavailable(name, code)
+    if code == 500 and "Failed to connect to Hub API" in response.text:
+        raise _unavailable(f"{name}'s server cannot reach the hub")
+    return response
+
+
 def contents_exists(name: str, path: str) -> bool:
-    response = _request("GET", _contents(name, path), params={"content": "0"})
+    response = _contents_request("GET", name, path, params={"content": "0"})
     if response.status_code == 404:
         return False
     if response.status_code == 200:
@@ -216,7 +313,7 @@ def contents_put_file(name: str, path: str, data: bytes) -> None:
 
 
 def contents_get_notebook(name: str, path: str) -> dict:
-    response = _request("GET", _contents(name, path), params={"content": "1"})
+    response = _contents_request("GET", name, path, params={"content": "1"})
     if response.status_code == 404:
         raise HubError(_("The notebook %(path)s is not in your lab.") % {"path": path})
     if response.status_code != 200:
@@ -228,7 +325,7 @@ def contents_get_notebook(name: str, path: str) -> dict:
 
 
 def _put(name: str, path: str, body: dict) -> None:
-    response = _request("PUT", _contents(name, path), json=body)
+    response = _contents_request("PUT", name, path, json=body)
     if response.status_code not in (200, 201):
         raise HubError(
             _("Could not place the lab files (%(code)s): %(reason)s")

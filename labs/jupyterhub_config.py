@@ -35,11 +35,13 @@ c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{HUB_API_PORT}"
 # The Python port of configurable-http-proxy (no Node needed), with the websocket
 # subprotocol fix in labs/proxy.py; run from the project root so `labs` imports.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# HUB_PROXY_MAX_CLIENTS: upstream requests the proxy makes at once (see labs/proxy.py).
+PROXY_MAX_CLIENTS = int(os.environ.get("HUB_PROXY_MAX_CLIENTS", "512"))
 c.ConfigurableHTTPProxy.command = [
     sys.executable,
     "-c",
     f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
-    "import runpy; runpy.run_module('labs.proxy', run_name='__main__')",
+    f"from labs.proxy import main; main(max_clients={PROXY_MAX_CLIENTS})",
 ]
 PROXY_API_PORT = int(os.environ.get("HUB_PROXY_API_PORT", "8002"))
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
@@ -60,6 +62,9 @@ c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
+# How soon the hub sees that a server died (a killed process): the site's status
+# then says "not running" and a launch starts it again. Cheap for local processes.
+c.Spawner.poll_interval = 10
 c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "TZ"]
 c.Spawner.environment = {
     "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",

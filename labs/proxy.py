@@ -9,10 +9,20 @@ which ask for the ``v1.kernel.websocket.jupyter.org`` subprotocol:
 - it forwards the browser's binary frames as text, which the v1 protocol cannot
   decode: this keeps them binary.
 
-It is run as ``python -m labs.proxy`` with ``configurable-http-proxy``'s arguments.
+And one setting: the port forwards every request with tornado's shared
+``AsyncHTTPClient``, whose default ``max_clients`` is 10. With a class starting its
+labs, ten requests in flight (servers being polled, contents placed) queue every
+other one, the hub's API included, until they time out. ``main(max_clients=...)``
+raises the limit before the first client exists (``HUB_PROXY_MAX_CLIENTS``).
+
+It is run as ``python -m labs.proxy`` with ``configurable-http-proxy``'s arguments
+(``labs/jupyterhub_config.py`` calls ``main`` with the setting).
 """
 
 from configurable_http_proxy.handlers import ProxyHandler
+from tornado.httpclient import AsyncHTTPClient
+
+DEFAULT_MAX_CLIENTS = 512
 
 
 def _select_subprotocol(self: ProxyHandler, subprotocols: list[str]) -> str | None:
@@ -35,7 +45,14 @@ ProxyHandler.select_subprotocol = _select_subprotocol  # type: ignore[method-ass
 ProxyHandler.on_message = _on_message  # type: ignore[method-assign]
 
 
-if __name__ == "__main__":
-    from configurable_http_proxy.cli import main
+def main(*, max_clients: int = DEFAULT_MAX_CLIENTS) -> None:
+    """Run the proxy (arguments from ``sys.argv``) with ``max_clients`` upstream
+    requests at once."""
+    from configurable_http_proxy import cli
 
+    AsyncHTTPClient.configure(None, max_clients=max_clients)
+    cli.main()
+
+
+if __name__ == "__main__":
     main()

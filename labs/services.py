@@ -32,6 +32,15 @@ class LabError(Exception):
     """A lab action that cannot go ahead; ``str()`` is fit for the user."""
 
 
+class LabUnavailable(LabError):
+    """The hub or the trainee's lab server is down: worth retrying later."""
+
+
+def _lab_error(error: hub.HubError) -> LabError:
+    kind = LabUnavailable if isinstance(error, hub.HubUnavailable) else LabError
+    return kind(str(error))
+
+
 # --- Where things live ---------------------------------------------------------------
 
 
@@ -338,7 +347,7 @@ def lab_launch(*, user: User, lab: Lab) -> Launch:
         status = hub.server_start(name)
     except hub.HubError as error:
         _session_update(session, state=LabSession.State.FAILED, last_error=str(error))
-        raise LabError(str(error)) from error
+        raise _lab_error(error) from error
     progress_url = reverse("labs:progress", kwargs={"slug": lab.slug})
     if status.ready:
         lab_files_place(user=user, lab=lab)
@@ -391,7 +400,7 @@ def lab_files_place(*, user: User, lab: Lab, reset: bool = False) -> None:
                 hub.contents_put_file(name, path, (release / relative).read_bytes())
     except hub.HubError as error:
         _session_update(session, state=LabSession.State.FAILED, last_error=str(error))
-        raise LabError(str(error)) from error
+        raise _lab_error(error) from error
     _session_update(
         session,
         state=LabSession.State.RUNNING,
@@ -405,7 +414,7 @@ def lab_stop(*, user: User) -> None:
     try:
         hub.server_stop(hub.hub_username(user.pk))
     except hub.HubError as error:
-        raise LabError(str(error)) from error
+        raise _lab_error(error) from error
     with transaction.atomic():
         LabSession.objects.filter(user=user).exclude(
             state=LabSession.State.NOT_STARTED

@@ -302,6 +302,14 @@ HUB_STATE_DIR = Path(env.str("HUB_STATE_DIR", default=str(VAR_DIR / "hub")))
 HUB_IDLE_TIMEOUT = env.int("HUB_IDLE_TIMEOUT", default=3600)  # seconds
 HUB_SPAWN_TIMEOUT = env.int("HUB_SPAWN_TIMEOUT", default=90)  # seconds
 HUB_CONCURRENT_SPAWN_LIMIT = env.int("HUB_CONCURRENT_SPAWN_LIMIT", default=20)
+# The site's hub client: each request waits HUB_CLIENT_TIMEOUT; a request that is safe
+# to repeat (reads, user creation, stop, placing files) is retried after a timeout
+# until HUB_CLIENT_DEADLINE, so a busy hub makes a slow launch, not a failed one.
+HUB_CLIENT_TIMEOUT = env.float("HUB_CLIENT_TIMEOUT", default=20.0)  # seconds
+HUB_CLIENT_DEADLINE = env.float("HUB_CLIENT_DEADLINE", default=45.0)  # seconds
+# Requests the hub's proxy forwards at once (tornado's default, 10, queued the hub
+# API behind a burst of starting servers until requests timed out).
+HUB_PROXY_MAX_CLIENTS = env.int("HUB_PROXY_MAX_CLIENTS", default=512)
 LABS_SOURCE_DIR = Path(
     env.str("LABS_SOURCE_DIR", default=str(BASE_DIR / "labs" / "notebooks"))
 )

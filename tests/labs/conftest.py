@@ -33,62 +33,97 @@ def hub():
 
 def start_hub(**extra_env: str):
     """Run the project's hub config on free ports; a generator yielding its facts."""
-    state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))  # noqa: S108
-    url = f"http://127.0.0.1:{free_port()}"
-    token = secrets.token_hex(24)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "HUB_STATE_DIR": str(state),
-        "JUPYTERHUB_URL": url,
-        "HUB_API_PORT": str(free_port()),
-        "HUB_PROXY_API_PORT": str(free_port()),
-        "JUPYTERHUB_API_TOKEN": token,
-        "HUB_OAUTH_CLIENT_ID": "jupyterhub-test",
-        "HUB_OAUTH_CLIENT_SECRET": secrets.token_hex(16),
-        "SITE_URL": f"http://127.0.0.1:{free_port()}",
-        "HUB_SPAWN_TIMEOUT": "90",
-        **extra_env,
-    }
-    log = (state / "hub.log").open("w")
-    process = subprocess.Popen(  # noqa: S603
-        [
-            str(Path(sys.executable).parent / "jupyterhub"),
-            "-f",
-            str(ROOT / "labs" / "jupyterhub_config.py"),
-        ],
-        cwd=state,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/hub/api/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("JupyterHub did not start:\n" + (state / "hub.log").read_text())
-    if process.poll() is not None:
-        pytest.fail("JupyterHub exited:\n" + (state / "hub.log").read_text())
-    yield {"url": url, "token": token, "state": state, "log": state / "hub.log"}
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    from labs.processes import hub_strays_stop
+    running = HubProcess(**extra_env)
+    running.start()
+    yield running.facts
+    running.stop()
 
-    hub_strays_stop(state)
-    log.close()
-    shutil.rmtree(state, ignore_errors=True)
+
+class HubProcess:
+    """The project's hub on free ports and a temporary state folder, which a test
+    may kill and start again on the same state (``kill``, ``start``)."""
+
+    def __init__(self, **extra_env: str) -> None:
+        self.state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))  # noqa: S108
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.token = secrets.token_hex(24)
+        self.env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            "HUB_STATE_DIR": str(self.state),
+            "JUPYTERHUB_URL": self.url,
+            "HUB_API_PORT": str(free_port()),
+            "HUB_PROXY_API_PORT": str(free_port()),
+            "JUPYTERHUB_API_TOKEN": self.token,
+            "HUB_OAUTH_CLIENT_ID": "jupyterhub-test",
+            "HUB_OAUTH_CLIENT_SECRET": secrets.token_hex(16),
+            "SITE_URL": f"http://127.0.0.1:{free_port()}",
+            "HUB_SPAWN_TIMEOUT": "90",
+            **extra_env,
+        }
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.state / "hub.log"
+        self.facts = {
+            "url": self.url,
+            "token": self.token,
+            "state": self.state,
+            "log": self.log_path,
+        }
+
+    def start(self) -> None:
+        """Start the hub (again, on the same state) and wait until its API answers."""
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [
+                    str(Path(sys.executable).parent / "jupyterhub"),
+                    "-f",
+                    str(ROOT / "labs" / "jupyterhub_config.py"),
+                ],
+                cwd=self.state,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process = self.process
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                break
+            time.sleep(0.5)
+        else:
+            process.kill()
+            pytest.fail("JupyterHub did not start:\n" + self.log_path.read_text())
+        if process.poll() is not None:
+            pytest.fail("JupyterHub exited:\n" + self.log_path.read_text())
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the hub process alone: its proxy, services and servers live on."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop the hub and anything it left, and remove its state."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        from labs.processes import hub_strays_stop
+
+        hub_strays_stop(self.state)
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 def use_hub(settings, facts: dict) -> None:
@@ -121,6 +156,11 @@ def tiny_release(tmp_path_factory):
 @pytest.fixture
 def tiny_lab(db, hub_settings, tiny_release):
     """The tiny lab, published (its release copied where launches read it)."""
+    return tiny_lab_create(tiny_release)
+
+
+def tiny_lab_create(release: Path):
+    """Publish the tiny lab with ``release`` (settings point at the hub already)."""
     from labs.models import Lab
     from labs.services import lab_release_dir
 
@@ -134,5 +174,5 @@ def tiny_lab(db, hub_settings, tiny_release):
         pass_mark=50,
         status=Lab.Status.PUBLISHED,
     )
-    shutil.copytree(tiny_release, lab_release_dir(lab))
+    shutil.copytree(release, lab_release_dir(lab))
     return lab

@@ -134,3 +134,35 @@ def test_hub_down_is_a_clear_message_not_a_500(db, hub_settings, tiny_lab, learn
     assert "not reachable" in response.content.decode()
     session = LabSession.objects.get(user=learner, lab=tiny_lab)
     assert session.state == LabSession.State.FAILED
+
+
+def test_validate_works_in_the_trainees_server(tiny_lab, learner):
+    """The Validate button's two URLs answer in a trainee's server (nbgrader is
+    imported on the first validation, not at start): the version check, and the
+    validation of the placed notebook, whose unanswered cell fails its test."""
+    import httpx
+    from django.conf import settings
+
+    name = hub.hub_username(learner.pk)
+    if services.lab_launch(user=learner, lab=tiny_lab).status != "ready":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    server = httpx.Client(
+        base_url=f"{settings.JUPYTERHUB_URL}/user/{name}",
+        headers={"Authorization": f"token {settings.JUPYTERHUB_API_TOKEN}"},
+        timeout=120,
+    )
+    from importlib.metadata import version
+
+    checked = server.get("/nbgrader_version", params={"version": version("nbgrader")})
+    assert checked.json() == {"success": True}
+    assert (
+        server.get("/nbgrader_version", params={"version": "0"}).json()["success"]
+        is False
+    )
+    result = server.post(
+        "/assignments/validate", data={"path": "tiny-lab/tiny-lab.ipynb"}
+    ).json()
+    assert result["success"] is True, result
+    assert result["value"]["failed"]  # the release's answer is not written yet
+    services.lab_stop(user=learner)

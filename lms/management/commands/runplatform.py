@@ -50,6 +50,7 @@ def hub_environment(site_url: str) -> dict[str, str]:
         "HUB_IDLE_TIMEOUT": str(settings.HUB_IDLE_TIMEOUT),
         "HUB_SPAWN_TIMEOUT": str(settings.HUB_SPAWN_TIMEOUT),
         "HUB_CONCURRENT_SPAWN_LIMIT": str(settings.HUB_CONCURRENT_SPAWN_LIMIT),
+        "HUB_PROXY_MAX_CLIENTS": str(settings.HUB_PROXY_MAX_CLIENTS),
         "SITE_URL": site_url,
     }
 

@@ -58,7 +58,10 @@ c.JupyterHub.concurrent_spawn_limit = int(
 # Production isolation comes from KubeSpawner (deploy/), not from this.
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username}")
-c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+# jupyterhub-singleuser, less the import that cost most of a server's start (see
+# that file); its name keeps it recognisable among processes.
+TRAINEE_JUPYTER = Path(__file__).resolve().parent / "trainee-jupyter"
+c.Spawner.cmd = [sys.executable, str(TRAINEE_JUPYTER / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
@@ -69,7 +72,7 @@ c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "TZ"]
 c.Spawner.environment = {
     "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     # Trainees get JupyterLab without nbgrader's instructor tools (see the folder).
-    "JUPYTER_CONFIG_DIR": str(Path(__file__).resolve().parent / "trainee-jupyter"),
+    "JUPYTER_CONFIG_DIR": str(TRAINEE_JUPYTER),
     # JupyterLab keeps a trainee's layout (open files, panels) in its workspaces
     # folder, by default inside the config folder above: the repository, shared by
     # every trainee. Each trainee keeps theirs in their own home instead.

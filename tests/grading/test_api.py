@@ -102,16 +102,18 @@ def test_no_attempts_left_is_a_400_with_a_clear_message(
     assert Submission.objects.filter(user=trainee).count() == 3
 
 
-def test_without_a_file_the_notebook_comes_from_the_lab_or_a_clear_400(
+def test_without_a_file_the_notebook_comes_from_the_lab_or_a_clear_503(
     client, trainee, grading_lab, queued, settings
 ):
     """No body: the notebook is fetched from the caller's running lab; with no hub
-    answering, 400 tells the trainee to open the lab or upload the file."""
+    answering, 503 with Retry-After tells the trainee to open the lab or upload
+    the file."""
     settings.JUPYTERHUB_URL = "http://127.0.0.1:9"  # nothing listens on port 9
     settings.JUPYTERHUB_API_URL = "http://127.0.0.1:9/hub/api"
     client.force_login(trainee)
     response = client.post(SUBMIT_URL)
-    assert response.status_code == 400
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
     detail = response.json()["detail"]
     assert "Could not fetch your notebook from your lab" in detail
     assert "upload the .ipynb file" in detail

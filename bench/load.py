@@ -723,7 +723,14 @@ def grading_summary(load: Load) -> dict[str, Any]:
         value = percentile(values, share)
         return None if value is None else round(value, 2)
 
+    # Rows of submissions whose answer the client did not see (a timeout) too.
+    stored = Counter(
+        Submission.objects.filter(user__username__startswith="load-").values_list(
+            "status", flat=True
+        )
+    )
     return {
+        "rows_in_database": dict(stored),
         "sent": len(entries),
         "accepted": len(accepted),
         "refused": Counter(str(e["status"]) for e in entries if "id" not in e),
@@ -893,7 +900,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"Submissions sent {g['sent']}, accepted {g['accepted']}, **graded "
         f"{g['graded']}**, error {g['error']}, not finished {g['not_finished']} "
         f"(after waiting at most {s['grading_timeout']:g} s past the load); followed "
-        f"to the end through the API: {g['seen_through_api']}.",
+        f"to the end through the API: {g['seen_through_api']}. Rows in the "
+        f"database by state (answers the client did not see included): "
+        f"{g['rows_in_database']}.",
         "",
         f"- time to graded (created → graded): p50 {g['time_to_graded_s']['p50']} s, "
         f"p95 {g['time_to_graded_s']['p95']} s, max {g['time_to_graded_s']['max']} s",
@@ -1004,9 +1013,11 @@ async def run_load(plan: Plan, args, base: str, platform_pid: int) -> dict[str, 
         poller = Client(base, poll_recorder)
         load.client = poller
         drain = Meter(platform_pid).start()
-        await grading_wait(load, timeout=args.grading_timeout)
-        cpu_after = drain.stop()
-        await poller.close()
+        try:
+            await grading_wait(load, timeout=args.grading_timeout)
+        finally:
+            cpu_after = drain.stop()
+            await poller.close()
         polled = {
             name: kind_summary(name, record, args.duration)
             for name, record in poll_recorder.kinds.items()

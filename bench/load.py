@@ -364,10 +364,14 @@ class Load:
     async def csrf_fetch(self, trainee: Trainee) -> None:
         """The lesson a trainee opens first: its CSRF cookie and form token."""
         path = self.plan.quizzes[0]["path"] if self.plan.quizzes else "/dashboard/"
-        status, body, headers = await self.client.request(
-            "sign-in page (setup)", "GET", path, headers=self.headers(trainee)
-        )
-        if status != 200:
+        for _try in range(3):  # a failure is recorded (and reported), then retried
+            status, body, headers = await self.client.request(
+                "first lesson (setup)", "GET", path, headers=self.headers(trainee)
+            )
+            if status == 200:
+                break
+            await asyncio.sleep(1)
+        else:
             raise RuntimeError(f"the first lesson answered {status}")
         found = re.search(
             rf"{self.plan.cookie_names['csrf']}=([^;]+)", headers.get("Set-Cookie", "")
@@ -770,6 +774,18 @@ def ratios(kinds: dict[str, dict], baseline: str) -> dict[str, dict]:
     return out
 
 
+def errors_logged(path: Path, limit: int = 8) -> list[str]:
+    """The first lines of the platform's log at level ERROR (tracebacks of 5xx)."""
+    found = []
+    with contextlib.suppress(OSError), path.open(errors="replace") as lines:
+        for line in lines:
+            if '"level": "ERROR"' in line or "Traceback" in line:
+                found.append(line.strip()[:1500])
+                if len(found) >= limit:
+                    break
+    return found
+
+
 def git_state() -> str:
     def git(*args: str) -> str:
         return subprocess.run(  # noqa: S603
@@ -893,6 +909,13 @@ def markdown(result: dict[str, Any]) -> str:
         + (" (none: met)." if not result["server_errors"] else " (target: none)."),
         "",
     ]
+    for name, row in result["setup_requests"].items():
+        if row["errors"]:
+            lines += [f"Setup requests ({name}): {row['statuses']}.", ""]
+    if result["server_error_log"]:
+        lines += ["Errors in the platform's log (first lines):", "", "```"]
+        lines += [line[:400] for line in result["server_error_log"]]
+        lines += ["```", ""]
     g = result["grading"]
     lines += [
         "## Grading",
@@ -981,6 +1004,10 @@ async def run_load(plan: Plan, args, base: str, platform_pid: int) -> dict[str, 
             "healthz": (args.baseline_per_second, load.healthz, True),
             "static": (args.baseline_per_second, load.static, True),
         }
+        setup = {
+            name: kind_summary(name, record, 1.0)
+            for name, record in recorder.kinds.items()
+        }
         recorder.kinds.clear()  # the CSRF fetches were setup
         meter = Meter(platform_pid).start()
         timing = await streams_run(load, streams, seconds=args.duration)
@@ -1028,6 +1055,7 @@ async def run_load(plan: Plan, args, base: str, platform_pid: int) -> dict[str, 
             "cpu": cpu,
             "cpu_after": cpu_after,
             "kinds": kinds,
+            "setup": setup,
             "arrivals": arrivals,
             "polled": polled,
             "lag_p99_ms": _ms(percentile(lags, 0.99)),
@@ -1130,11 +1158,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
         log("Interrupted.")
         return 130
     finally:
+        kept = Path(tempfile.gettempdir()) / f"bench-load-platform-{os.getpid()}.log"
+        with contextlib.suppress(OSError):
+            shutil.copy(var_dir / "platform.log", kept)
+            log(f"The platform's log: {kept}")
         shutil.rmtree(var_dir, ignore_errors=True)
+    error_lines = errors_logged(kept)
 
     kinds = outcome["kinds"]
-    server_errors = sum(row["server_errors"] for row in kinds.values()) + sum(
-        row["server_errors"] for row in outcome["polled"].values()
+    server_errors = sum(
+        row["server_errors"]
+        for rows in (kinds, outcome["polled"], outcome["setup"])
+        for row in rows.values()
     )
     result = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -1176,6 +1211,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
             "grading_wait_s": outcome["grading_wait_s"],
         },
         "server_errors": server_errors,
+        "setup_requests": outcome["setup"],
+        "server_error_log": error_lines,
         "grading": grading,
         "cpu": outcome["cpu"],
         "cpu_after_the_load": outcome["cpu_after"],

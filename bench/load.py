@@ -364,7 +364,7 @@ class Load:
     async def csrf_fetch(self, trainee: Trainee) -> None:
         """The lesson a trainee opens first: its CSRF cookie and form token."""
         path = self.plan.quizzes[0]["path"] if self.plan.quizzes else "/dashboard/"
-        for _try in range(3):  # a failure is recorded (and reported), then retried
+        for _try in range(10):  # a failure is recorded (and reported), then retried
             status, body, headers = await self.client.request(
                 "first lesson (setup)", "GET", path, headers=self.headers(trainee)
             )
@@ -967,9 +967,9 @@ async def run_load(plan: Plan, args, base: str, platform_pid: int) -> dict[str, 
     load = Load(plan, client, args, rng)
     try:
         log(f"Signing in {len(plan.trainees)} trainees' CSRF (their first lesson)...")
-        for start in range(0, len(plan.trainees), 20):
+        for start in range(0, len(plan.trainees), 5):
             await asyncio.gather(
-                *(load.csrf_fetch(t) for t in plan.trainees[start : start + 20])
+                *(load.csrf_fetch(t) for t in plan.trainees[start : start + 5])
             )
         # Warm-up (not counted): every page, quiz and verification once.
         warm = Load(plan, Client(base, Recorder()), args, random.Random(1))  # noqa: S311

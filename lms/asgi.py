@@ -6,6 +6,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+# The web server's process: on PostgreSQL its requests share a pool of connections
+# (DATABASE_POOL_SIZE in lms/settings.py); workers and commands never import this.
+os.environ.setdefault("WEB_PROCESS", "true")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

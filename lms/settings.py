@@ -136,7 +136,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+elif env.bool("WEB_PROCESS", default=False) and env.int(
+    "DATABASE_POOL_SIZE", default=8
+):
+    # The web server (lms/asgi.py sets WEB_PROCESS): under ASGI every request runs
+    # in a thread of its own, and a persistent connection stays with its thread, so
+    # connections would grow with concurrent requests until PostgreSQL refuses more
+    # ("too many clients"). Requests take one from a pool of at most
+    # DATABASE_POOL_SIZE per process instead, waiting up to DATABASE_POOL_TIMEOUT
+    # seconds for one when all are busy; 0 turns the pool off.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them
+    # Django then has the pool check a connection before handing it out: one that
+    # PostgreSQL dropped (a restart) is replaced, not given to a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
+        "max_idle": 300,
+    }
 else:
+    # Celery's prefork processes and management commands: one thread each, so one
+    # persistent connection each.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

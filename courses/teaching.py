@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from wagtail.models import Locale
 
 from courses.cache import content_cached
-from courses.models import CoursePage, LessonPage, ProgrammePage
+from courses.models import LessonPage, ProgrammePage
 from labs.models import Lab
 from lms.accounts.models import User
 
@@ -39,6 +39,11 @@ def programmes_taught(*, user: User) -> QuerySet[ProgrammePage]:
     return canonical.filter(translation_key__in=keys)
 
 
+def teaches_nothing(user: User) -> bool:
+    """An instructor with no assignment yet (their pages say whom to ask)."""
+    return not teaches_everything(user) and not programmes_taught(user=user).exists()
+
+
 def programme_taught(*, user: User, programme: ProgrammePage) -> bool:
     """Whether ``user`` teaches ``programme`` (in any of its languages)."""
     if teaches_everything(user):
@@ -48,14 +53,6 @@ def programme_taught(*, user: User, programme: ProgrammePage) -> bool:
         .filter(translation_key=programme.translation_key)
         .exists()
     )
-
-
-def course_taught(*, user: User, course: CoursePage) -> bool:
-    """Whether ``user`` teaches the programme ``course`` belongs to."""
-    if teaches_everything(user):
-        return True
-    programme = ProgrammePage.objects.ancestor_of(course).first()
-    return programme is not None and programme_taught(user=user, programme=programme)
 
 
 def lab_slugs_by_programme() -> dict[int, frozenset[str]]:

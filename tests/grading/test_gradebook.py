@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from courses.models import Enrolment
 from grading import gradebook, views_instructor
 from grading.models import Submission
+from tests.courses.helpers import lab_opened_by, teacher_of
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,11 +130,14 @@ def test_other_roles_are_forbidden(client, grading_lab, name, per_lab, role):
 
 
 @pytest.mark.parametrize(("name", "per_lab"), PAGES)
-def test_instructors_and_superusers_get_in(client, grading_lab, name, per_lab):
-    """Instructors and superusers (whatever their role) see every gradebook page."""
+def test_instructors_and_superusers_get_in(
+    client, grading_lab, programme, name, per_lab
+):
+    """Instructors who teach the lab's programme and superusers (whatever their
+    role) see every gradebook page."""
     url = _url(name, *([grading_lab.slug] if per_lab else []))
     for user in (
-        UserFactory(role="instructor"),
+        teacher_of(programme),
         UserFactory(role="trainee", is_superuser=True, is_staff=True),
     ):
         client.force_login(user)
@@ -179,7 +183,9 @@ def test_index_counts_each_labs_submissions_and_the_queue(
     assert "Ask the workers" in html
 
 
-def test_index_lists_the_labs_in_pages(client, instructor, grading_lab, monkeypatch):
+def test_index_lists_the_labs_in_pages(
+    client, instructor, grading_lab, programme, monkeypatch
+):
     """Labs are listed by slug in pages, each lab counted from its own
     submissions only."""
     from labs.models import Lab
@@ -187,6 +193,7 @@ def test_index_lists_the_labs_in_pages(client, instructor, grading_lab, monkeypa
     monkeypatch.setattr(views_instructor, "LABS_PER_PAGE", 2)
     for slug in ("a-lab", "b-lab", "z-lab"):
         lab = Lab.objects.create(slug=slug, title=slug, notebook="x.ipynb", points=5)
+        lab_opened_by(programme=programme, slug=slug)
         _stored(UserFactory(), lab, score="4")
     _stored(UserFactory(), grading_lab, status="error")
     client.force_login(instructor)

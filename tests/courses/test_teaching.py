@@ -115,9 +115,7 @@ def test_other_roles_teach_nothing_even_when_listed(db, programme, role):
     """Only the instructor role teaches: a trainee or employer listed on a page
     (the editor's choices exclude them) is given nothing."""
     user = UserFactory(role=role)
-    ProgrammePage.instructors.through.objects.create(
-        programmepage=programme, user=user
-    )
+    ProgrammePage.instructors.through.objects.create(programmepage=programme, user=user)
 
     assert not teaching.programme_taught(user=user, programme=programme)
 
@@ -141,9 +139,7 @@ def _edit_url(page) -> str:
     return reverse("wagtailadmin_pages:edit", args=[page.pk])
 
 
-def test_administrators_assign_instructors_on_the_programme_page(
-    client, programme
-):
+def test_administrators_assign_instructors_on_the_programme_page(client, programme):
     """A superuser's programme editor lists instructors (and only them) as
     checkboxes; publishing with one ticked makes them teach the programme."""
     admin = UserFactory(role="trainee", is_superuser=True, is_staff=True)

@@ -117,8 +117,3 @@ def lab_taught(*, user: User, lab: Lab) -> bool:
     """Whether ``user`` teaches a programme whose lessons open ``lab``."""
     slugs = lab_slugs_taught(user=user)
     return slugs is None or lab.slug in slugs
-
-
-def lab_programmes(*, lab: Lab) -> list[int]:
-    """The default-locale programmes whose lessons open ``lab``."""
-    return [pk for pk, slugs in lab_slugs_by_programme().items() if lab.slug in slugs]

@@ -204,3 +204,21 @@ def quiz_attempt_submit(
         lambda: quiz_attempt_submitted.send(sender=QuizAttempt, attempt=attempt)
     )
     return attempt
+
+
+@transaction.atomic
+def programme_instructors_assign(
+    *, programme: ProgrammePage, instructors: list[User]
+) -> bool:
+    """Add ``instructors`` to those who teach ``programme`` (its default-locale
+    edition), as the admin's page editor would: a new revision, published, so
+    that a later edit of the page keeps them. Idempotent: nothing is written when
+    they all teach it already. Returns whether anything changed."""
+    page = page_canonical(programme)
+    current = set(page.instructors.values_list("pk", flat=True))
+    missing = [user for user in instructors if user.pk not in current]
+    if not missing:
+        return False
+    page.instructors.add(*missing)
+    page.save_revision(log_action=False).publish(log_action=False)
+    return True

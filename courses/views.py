@@ -7,14 +7,14 @@ import csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from wagtail.models import Locale, Page
 
 from courses import search as course_search
-from courses import selectors, services
+from courses import selectors, services, teaching
 from courses.models import CoursePage, LessonPage, ProgrammePage
 from lms.accounts.models import Role
 from lms.accounts.permissions import role_required
@@ -113,19 +113,21 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "courses/search.html", {"query": query, "results": page})
 
 
-def _programme_for_staff(page_id: int) -> ProgrammePage:
+def _programme_for_staff(request: HttpRequest, page_id: int) -> ProgrammePage:
+    """The programme (default-locale edition), if the user teaches it: a 404
+    otherwise, as for any object that is not theirs."""
     programme = get_object_or_404(ProgrammePage, pk=page_id)
+    if not teaching.programme_taught(user=request.user, programme=programme):
+        raise Http404
     return services.page_canonical(programme)
 
 
 @require_GET
 @role_required(*STAFF)
 def cohort_index(request: HttpRequest) -> HttpResponse:
-    programmes = ProgrammePage.objects.filter(locale=Locale.get_default()).order_by(
-        "path"
-    )
-    localized = selectors.localized_map(list(programmes), Locale.get_active())
-    counts = selectors.cohort_sizes(programmes=list(programmes))
+    programmes = list(teaching.programmes_taught(user=request.user).order_by("path"))
+    localized = selectors.localized_map(programmes, Locale.get_active())
+    counts = selectors.cohort_sizes(programmes=programmes)
     return render(
         request,
         "courses/cohort_index.html",
@@ -133,7 +135,8 @@ def cohort_index(request: HttpRequest) -> HttpResponse:
             "programmes": [
                 {"page": localized[p.pk], "id": p.pk, "count": counts.get(p.pk, 0)}
                 for p in programmes
-            ]
+            ],
+            "unassigned": not teaching.teaches_everything(request.user),
         },
     )
 
@@ -141,7 +144,7 @@ def cohort_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*STAFF)
 def cohort_programme(request: HttpRequest, page_id: int) -> HttpResponse:
-    programme = _programme_for_staff(page_id)
+    programme = _programme_for_staff(request, page_id)
     page = Paginator(selectors.cohort_enrolments(programme=programme), 50).get_page(
         request.GET.get("page")
     )
@@ -165,6 +168,8 @@ def cohort_programme(request: HttpRequest, page_id: int) -> HttpResponse:
 def cohort_course(request: HttpRequest, page_id: int) -> HttpResponse:
     course = services.page_canonical(get_object_or_404(CoursePage, pk=page_id))
     programme = ProgrammePage.objects.ancestor_of(course).get()
+    if not teaching.programme_taught(user=request.user, programme=programme):
+        raise Http404
     page = Paginator(selectors.cohort_enrolments(programme=programme), 50).get_page(
         request.GET.get("page")
     )
@@ -196,7 +201,7 @@ class _Echo:
 @role_required(*STAFF)
 def cohort_csv(request: HttpRequest, page_id: int) -> StreamingHttpResponse:
     """The whole cohort as CSV, streamed in chunks of 500 trainees."""
-    programme = _programme_for_staff(page_id)
+    programme = _programme_for_staff(request, page_id)
     locale = Locale.get_default()
 
     def lines():

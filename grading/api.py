@@ -66,7 +66,8 @@ def submission_create(
 
 @router.get("/submissions/{submission_id}", response=SubmissionOut, auth=api_auth)
 def submission_detail(request: HttpRequest, submission_id: int):
-    """One submission's grading state: the caller's own, or any for instructors."""
+    """One submission's grading state: the caller's own, or for instructors one
+    to a lab of the programmes they teach (any other is a 404)."""
     submission = selectors.submission_visible(
         user=request.user, submission_id=submission_id
     )

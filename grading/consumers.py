@@ -7,20 +7,26 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from courses.teaching import lab_taught
 from grading import services
 from labs.models import Lab
 
 
 @database_sync_to_async
-def _lab_id(slug: str) -> int | None:
-    return Lab.objects.filter(slug=slug).values_list("pk", flat=True).first()
+def _lab_id(slug: str, user) -> int | None:
+    """The lab's id, if ``user`` teaches it (``courses.teaching``)."""
+    lab = Lab.objects.filter(slug=slug).first()
+    if lab is None or not lab_taught(user=user, lab=lab):
+        return None
+    return lab.pk
 
 
 class GradebookConsumer(AsyncJsonWebsocketConsumer):
     """``ws/gradebook/<slug>/``: ``{"type": "submission", "data": {...}}`` per change.
 
     Closes with 4401 for anonymous users, 4403 for anyone but instructors and
-    superusers, 4404 for an unknown lab.
+    superusers, 4404 for an unknown lab or one the instructor does not teach (as
+    the gradebook's pages answer 404 for it).
     """
 
     async def connect(self) -> None:
@@ -31,7 +37,7 @@ class GradebookConsumer(AsyncJsonWebsocketConsumer):
         if not user.is_instructor:
             await self.close(code=4403)
             return
-        lab_id = await _lab_id(self.scope["url_route"]["kwargs"]["slug"])
+        lab_id = await _lab_id(self.scope["url_route"]["kwargs"]["slug"], user)
         if lab_id is None:
             await self.close(code=4404)
             return

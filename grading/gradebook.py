@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy as _
 
 from courses.models import ProgrammePage
 from courses.selectors import cohort_enrolments
+from courses.teaching import lab_taught
 from grading.models import CellGrade, Submission
 from labs.models import Lab
 from lms.accounts.models import User
@@ -368,8 +369,12 @@ def lab_regradable_count(*, lab: Lab) -> int:
 # --- One submission -------------------------------------------------------------------
 
 
-def submission_for_instructor(*, pk: int) -> Submission | None:
-    return Submission.objects.select_related("user", "lab").filter(pk=pk).first()
+def submission_for_instructor(*, pk: int, user: User) -> Submission | None:
+    """The submission, if ``user`` teaches its lab (``courses.teaching``)."""
+    submission = Submission.objects.select_related("user", "lab").filter(pk=pk).first()
+    if submission is None or not lab_taught(user=user, lab=submission.lab):
+        return None
+    return submission
 
 
 def submission_cells(*, submission: Submission) -> list[CellGrade]:

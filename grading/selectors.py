@@ -17,6 +17,7 @@ from django.db.models import Case, Q, Sum, Value, When, Window
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from courses.teaching import lab_taught
 from grading import feedback
 from grading.models import Submission
 from grading.services import SubmissionError
@@ -110,13 +111,17 @@ def recent_submissions_for(*, user: User, limit: int = 10) -> list[Submission]:
 
 
 def submission_visible(*, user: User, submission_id: int) -> Submission | None:
-    """The submission if ``user`` may see it (owner, instructor, superuser)."""
+    """The submission if ``user`` may see it: its owner, an instructor who teaches
+    its lab (``courses.teaching``), a superuser."""
     if not user.is_authenticated:
         return None
     submissions = Submission.objects.select_related("lab", "user")
-    if not has_role(user, Role.INSTRUCTOR):
-        submissions = submissions.filter(user=user)
-    return submissions.filter(pk=submission_id).first()
+    submission = submissions.filter(pk=submission_id).first()
+    if submission is None or submission.user_id == user.pk:
+        return submission
+    if has_role(user, Role.INSTRUCTOR) and lab_taught(user=user, lab=submission.lab):
+        return submission
+    return None
 
 
 def submission_cells(*, submission: Submission) -> list[CellFeedback]:

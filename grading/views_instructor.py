@@ -2,7 +2,9 @@
 CSV), one submission (manual grading, regrade, the notebook file).
 
 Views are thin: they check the role, read through ``grading.gradebook`` and write
-through ``grading.services``. Only instructors and superusers get in.
+through ``grading.services``. Only instructors and superusers get in, and an
+instructor only to the labs of the programmes they teach (``courses.teaching``):
+another lab, or a submission to it, is a 404.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from wagtail.models import Locale
 
+from courses import teaching
 from courses.models import ProgrammePage
 from courses.selectors import localized_map
 from grading import feedback, gradebook, services
@@ -126,9 +129,8 @@ def gradebook_index(request: HttpRequest) -> HttpResponse:
     queue = gradebook.queue_state()
     if request.GET.get("workers") == "1":
         queue.workers = gradebook.workers_ping(timeout=1.0)
-    page = Paginator(Lab.objects.order_by("slug"), LABS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    labs = teaching.labs_taught(user=request.user).order_by("slug")
+    page = Paginator(labs, LABS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "grading/instructor/index.html",
@@ -138,6 +140,7 @@ def gradebook_index(request: HttpRequest) -> HttpResponse:
             "page_query": "",  # not ?workers=1: each page would wait for a ping
             "queue": queue,
             "workers_asked": request.GET.get("workers") == "1",
+            "unassigned": teaching.teaches_nothing(request.user),
         },
     )
 
@@ -145,14 +148,21 @@ def gradebook_index(request: HttpRequest) -> HttpResponse:
 # --- One lab --------------------------------------------------------------------------
 
 
-def _programmes() -> list[ProgrammePage]:
-    return list(
-        ProgrammePage.objects.filter(locale=Locale.get_default()).order_by("path")
-    )
+def _lab(request: HttpRequest, slug: str) -> Lab:
+    """The lab, if the user teaches a programme that opens it; a 404 otherwise."""
+    lab = get_object_or_404(Lab, slug=slug)
+    if not teaching.lab_taught(user=request.user, lab=lab):
+        raise Http404
+    return lab
+
+
+def _programmes(request: HttpRequest) -> list[ProgrammePage]:
+    """The cohorts the lab's gradebook may be filtered by: the user's programmes."""
+    return list(teaching.programmes_taught(user=request.user).order_by("path"))
 
 
 def _filtered(request: HttpRequest, lab: Lab) -> tuple[GradebookFilterForm, dict]:
-    programmes = _programmes()
+    programmes = _programmes(request)
     localized = localized_map(programmes, Locale.get_active())
     form = GradebookFilterForm(
         request.GET,
@@ -197,7 +207,7 @@ def _sort_columns(request: HttpRequest, sort: str) -> dict[str, dict]:
 @require_GET
 @role_required(*STAFF)
 def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
-    lab = get_object_or_404(Lab, slug=slug)
+    lab = _lab(request, slug)
     form, found = _filtered(request, lab)
     page, rows = gradebook.gradebook_page(
         found["rows"], number=request.GET.get("page"), per_page=PER_PAGE
@@ -245,7 +255,7 @@ class _Echo:
 @role_required(*STAFF)
 def gradebook_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     """The rows the page shows with the same filters and order, all pages, streamed."""
-    lab = get_object_or_404(Lab, slug=slug)
+    lab = _lab(request, slug)
     _form, found = _filtered(request, lab)
 
     def lines() -> Iterator[str]:
@@ -281,7 +291,7 @@ def gradebook_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 @role_required(*STAFF)
 def gradebook_regrade(request: HttpRequest, slug: str) -> HttpResponse:
     """GET asks for confirmation; POST queues every submission of the lab again."""
-    lab = get_object_or_404(Lab, slug=slug)
+    lab = _lab(request, slug)
     if request.method == "POST":
         count = services.lab_regrade(lab=lab)
         messages.success(
@@ -304,8 +314,8 @@ def gradebook_regrade(request: HttpRequest, slug: str) -> HttpResponse:
 # --- One submission -------------------------------------------------------------------
 
 
-def _submission(pk: int) -> Submission:
-    submission = gradebook.submission_for_instructor(pk=pk)
+def _submission(request: HttpRequest, pk: int) -> Submission:
+    submission = gradebook.submission_for_instructor(pk=pk, user=request.user)
     if submission is None:
         raise Http404
     return submission
@@ -315,7 +325,7 @@ def _submission(pk: int) -> Submission:
 @role_required(*STAFF)
 def gradebook_submission(request: HttpRequest, pk: int) -> HttpResponse:
     """The cells, their points and feedback; POST grades one manual cell."""
-    submission = _submission(pk)
+    submission = _submission(request, pk)
     cells = gradebook.submission_cells(submission=submission)
     forms_by_cell = {
         cell.pk: ManualGradeForm(cell=cell)
@@ -394,7 +404,7 @@ def gradebook_submission(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(*STAFF)
 def gradebook_submission_regrade(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = _submission(pk)
+    submission = _submission(request, pk)
     try:
         services.submission_regrade(submission=submission)
     except services.SubmissionError as error:
@@ -408,7 +418,7 @@ def gradebook_submission_regrade(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*STAFF)
 def gradebook_submission_notebook(request: HttpRequest, pk: int) -> FileResponse:
     """The notebook exactly as submitted, as a download (never shown inline)."""
-    submission = _submission(pk)
+    submission = _submission(request, pk)
     name = (
         f"{submission.lab.slug}-{submission.user.username}"
         f"-attempt{submission.attempt}.ipynb"

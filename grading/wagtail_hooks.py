@@ -9,12 +9,20 @@ from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
+from courses.teaching import teaches_nothing
 from grading.credentials.rules import CertificateRule
+
+
+def _teaches(request: HttpRequest) -> bool:
+    """Instructors who teach a programme, staff and superusers (``courses.teaching``);
+    an instructor with no assignment yet finds the pages' empty state on the site."""
+    user = request.user
+    return (user.is_instructor or user.is_staff) and not teaches_nothing(user)
 
 
 class GradebookMenuItem(MenuItem):
     def is_shown(self, request: HttpRequest) -> bool:
-        return request.user.is_instructor
+        return request.user.is_instructor and _teaches(request)
 
 
 @hooks.register("register_admin_menu_item")
@@ -31,7 +39,7 @@ def register_gradebook_menu_item() -> MenuItem:
 
 class CertificatesMenuItem(MenuItem):
     def is_shown(self, request: HttpRequest) -> bool:
-        return request.user.is_instructor or request.user.is_staff
+        return _teaches(request)
 
 
 @hooks.register("register_admin_menu_item")

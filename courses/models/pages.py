@@ -7,6 +7,8 @@ progress is the same whichever language they read in.
 
 import hashlib
 
+from django import forms
+from django.conf import settings
 from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -111,6 +113,22 @@ class ProgrammePage(RestrictionsCheckedOnce, Page):
     )
     body = RichTextField(_("description"), blank=True)
     skills = ParentalManyToManyField("courses.Skill", blank=True, related_name="+")
+    # Who teaches the programme: they see its cohorts, its labs' gradebooks and
+    # submissions and its certificates (``courses.teaching``). Part of the page's
+    # revisions like any field, so an assignment takes effect when published.
+    instructors = ParentalManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="taught_programmes",
+        limit_choices_to={"role": "instructor"},
+        verbose_name=_("instructors"),
+        help_text=_(
+            "Instructors who teach this programme: they see its cohorts, the "
+            "gradebooks and submissions of its labs, and its certificates. An "
+            "assignment on any language's edition counts for the whole programme; "
+            "it takes effect when the page is published."
+        ),
+    )
 
     content_panels = [
         *Page.content_panels,
@@ -121,6 +139,13 @@ class ProgrammePage(RestrictionsCheckedOnce, Page):
         ),
         FieldPanel("body"),
         FieldPanel("skills"),
+        # Only administrators assign: an editor cannot give themselves trainees.
+        FieldPanel(
+            "instructors",
+            widget=forms.CheckboxSelectMultiple,
+            permission="courses.assign_instructors",
+            heading=_("Teaching"),
+        ),
     ]
     search_fields = [
         *Page.search_fields,
@@ -132,6 +157,9 @@ class ProgrammePage(RestrictionsCheckedOnce, Page):
 
     class Meta:
         verbose_name = _("programme")
+        permissions = [
+            ("assign_instructors", _("Can assign instructors to programmes"))
+        ]
 
     def get_context(self, request, *args, **kwargs):
         from courses.selectors import programme_context

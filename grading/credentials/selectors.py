@@ -14,6 +14,7 @@ from django.utils import timezone
 from wagtail.models import Locale
 
 from courses.models import Enrolment, ProgrammePage, Skill
+from courses.teaching import programme_taught, programmes_taught, teaches_everything
 from grading.credentials.document import programme_edition, site_url
 from grading.credentials.issuing import (
     RuleProgress,
@@ -222,15 +223,19 @@ def linkedin_url(certificate: Certificate) -> str:
 
 def certificates_admin(
     *,
+    user: User,
     programme_id: int | None = None,
     state: str = "",
     query: str = "",
     expiring_days: int | None = None,
 ) -> QuerySet[Certificate]:
-    """Every certificate, filtered for the instructor's list; newest first, or by
+    """The certificates of the programmes ``user`` teaches (``courses.teaching``:
+    all for staff), filtered for the instructor's list; newest first, or by
     expiry date when asking for those about to expire."""
     now = timezone.now()
     found = Certificate.objects.select_related("user", "programme", "revoked_by")
+    if not teaches_everything(user):
+        found = found.filter(programme__in=programmes_taught(user=user))
     if programme_id:
         found = found.filter(programme_id=programme_id)
     if state == State.REVOKED:
@@ -257,8 +262,23 @@ def certificates_admin(
     return found.order_by("-issued_at")
 
 
-def programmes_with_certificates() -> QuerySet[ProgrammePage]:
-    return ProgrammePage.objects.filter(locale=Locale.get_default()).order_by("path")
+def programmes_with_certificates(*, user: User) -> QuerySet[ProgrammePage]:
+    """The programmes the instructor's list may be filtered by: those they teach."""
+    return programmes_taught(user=user).order_by("path")
+
+
+def certificate_taught(*, user: User, certificate_id) -> Certificate | None:
+    """The certificate, if ``user`` teaches its programme (staff: any)."""
+    certificate = (
+        Certificate.objects.filter(pk=certificate_id)
+        .select_related("programme", "user")
+        .first()
+    )
+    if certificate is None or not programme_taught(
+        user=user, programme=certificate.programme
+    ):
+        return None
+    return certificate
 
 
 def dashboard_certificates(

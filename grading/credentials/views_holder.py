@@ -3,7 +3,7 @@ and the skills transcript), one certificate, its PDF and its credential file.
 
 Thin: reads through ``grading.credentials.selectors``. Another trainee's
 certificate is a 404, never a 403 (its existence is not confirmed); instructors
-and staff may open any.
+may open those of the programmes they teach, superusers any.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET
 
 from grading.credentials import selectors
 from grading.credentials.document import credential_url
-from grading.credentials.models import Certificate
 from grading.credentials.pdf import LANGUAGES, certificate_pdf
 
 PER_PAGE = 20
@@ -30,7 +29,9 @@ def _certificate(request: HttpRequest, certificate_id) -> selectors.HeldCertific
         user=request.user, certificate_id=certificate_id
     )
     if held is None and request.user.is_instructor:
-        certificate = Certificate.objects.filter(pk=certificate_id).first()
+        certificate = selectors.certificate_taught(
+            user=request.user, certificate_id=certificate_id
+        )
         held = selectors.certificates_held([certificate])[0] if certificate else None
     if held is None:
         raise Http404

@@ -1,8 +1,9 @@
 """The instructor's certificates: list (filter, search, about to expire), revoke
 with a reason and re-issue, each after a confirmation page and only by POST.
 
-Instructors, staff and superusers only; writes go through
-``grading.credentials.services``.
+Instructors, staff and superusers only, and an instructor only for the
+programmes they teach (``courses.teaching``): another programme's certificate is a
+404. Writes go through ``grading.credentials.services``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from courses.teaching import teaches_nothing
 from grading.credentials import selectors, services
 from grading.credentials.models import Certificate
 
@@ -36,6 +38,15 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def _certificate(request: HttpRequest, certificate_id) -> Certificate:
+    certificate = selectors.certificate_taught(
+        user=request.user, certificate_id=certificate_id
+    )
+    if certificate is None:
+        raise Http404
+    return certificate
 
 
 class CertificateFilterForm(forms.Form):
@@ -57,11 +68,14 @@ class CertificateFilterForm(forms.Form):
         label=gettext_lazy("Expiring within 30 days"), required=False
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["programme"].choices = [
             ("", _("All programmes")),
-            *[(p.pk, p.title) for p in selectors.programmes_with_certificates()],
+            *[
+                (p.pk, p.title)
+                for p in selectors.programmes_with_certificates(user=user)
+            ],
         ]
 
 
@@ -80,9 +94,10 @@ class RevokeForm(forms.Form):
 @staff_required
 @require_GET
 def certificates_admin(request: HttpRequest) -> HttpResponse:
-    form = CertificateFilterForm(request.GET or None)
+    form = CertificateFilterForm(request.GET or None, user=request.user)
     filters = form.cleaned_data if form.is_valid() else {}
     found = selectors.certificates_admin(
+        user=request.user,
         programme_id=filters.get("programme"),
         state=filters.get("status") or "",
         query=(filters.get("q") or "").strip(),
@@ -100,8 +115,9 @@ def certificates_admin(request: HttpRequest) -> HttpResponse:
             "certificates": selectors.certificates_held(page.object_list),
             "page_query": query.urlencode(),
             "expiring_count": selectors.certificates_admin(
-                expiring_days=selectors.EXPIRING_DAYS
+                user=request.user, expiring_days=selectors.EXPIRING_DAYS
             ).count(),
+            "unassigned": teaches_nothing(request.user),
         },
     )
 
@@ -109,7 +125,7 @@ def certificates_admin(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def certificate_revoke(request: HttpRequest, certificate_id) -> HttpResponse:
-    certificate = get_object_or_404(Certificate, pk=certificate_id)
+    certificate = _certificate(request, certificate_id)
     form = RevokeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.certificate_revoke(
@@ -131,7 +147,7 @@ def certificate_revoke(request: HttpRequest, certificate_id) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def certificate_reissue(request: HttpRequest, certificate_id) -> HttpResponse:
-    certificate = get_object_or_404(Certificate, pk=certificate_id)
+    certificate = _certificate(request, certificate_id)
     if request.method == "POST":
         new = services.certificate_reissue(certificate=certificate, by=request.user)
         messages.success(

@@ -5,8 +5,11 @@ from io import StringIO
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
+from wagtail.models import Locale
 
-from courses.models import Enrolment
+from courses.models import Enrolment, ProgrammePage
+from courses.teaching import lab_taught, programmes_taught
+from labs.models import Lab
 from lms.accounts.models import User
 from lms.accounts.services import demo_users_ensure
 
@@ -119,8 +122,19 @@ def test_seed_demo_command_makes_users_enrols_graduate_and_prints_password(clien
 
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent():
-    """Running seed_demo twice leaves one of each user and one enrolment."""
+    """Running seed_demo twice leaves one of each user and one enrolment, and the
+    demo instructor teaching every demo programme, listed once on each."""
     call_command("seed_demo", password="seeded-pass-321", stdout=StringIO())
+    programmes = ProgrammePage.objects.live().filter(locale=Locale.get_default())
     call_command("seed_demo", password="seeded-pass-321", stdout=StringIO())
     assert User.objects.filter(username__in=ROLES).count() == 4
     assert Enrolment.objects.filter(user__username="graduate").count() == 1
+    instructor = User.objects.get(username="instructor")
+    assert set(programmes_taught(user=instructor)) == set(programmes)
+    rows = ProgrammePage.instructors.through.objects.filter(user=instructor)
+    assert sorted(rows.values_list("programmepage_id", flat=True)) == sorted(
+        p.pk for p in programmes
+    )
+    # What the demo's instructor then sees: the labs the demo lessons open.
+    assert lab_taught(user=instructor, lab=Lab.objects.get(slug="landed-cost"))
+    assert set(programmes_taught(user=User.objects.get(username="trainee"))) == set()

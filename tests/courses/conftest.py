@@ -5,7 +5,7 @@ from wagtail.models import Locale
 
 from courses import services
 from courses.models import LessonPage, ProgrammePage
-from tests.courses.helpers import quiz_lessons
+from tests.courses.helpers import quiz_lessons, teacher_of
 
 
 @pytest.fixture
@@ -38,3 +38,10 @@ def enrolled_everywhere(trainee):
     for programme in ProgrammePage.objects.live().filter(locale=Locale.get_default()):
         services.enrolment_create(user=trainee, programme=programme)
     return trainee
+
+
+@pytest.fixture
+def instructor(programme):
+    """Here an instructor who teaches the seeded programme (``courses.teaching``);
+    tests/conftest.py's has no assignment."""
+    return teacher_of(programme)

@@ -99,3 +99,24 @@ def numeric_questions(block) -> list:
 
 def choice_questions(block, kind: str) -> list:
     return [q for q in block.value["questions"] if q.block_type == kind]
+
+
+def lab_opened_by(*, programme: ProgrammePage, slug: str) -> LessonPage:
+    """Make the programme's last lesson open the lab ``slug`` (a lab block appended
+    to its body, saved as the page's current content): the lab is then one of the
+    programme's (``courses.teaching``)."""
+    lesson = LessonPage.objects.descendant_of(programme).order_by("-path").first()
+    lesson.body.append(("lab", {"lab": slug, "title": ""}))
+    lesson.save()
+    return lesson
+
+
+def teacher_of(*programmes: ProgrammePage, **fields):
+    """A new instructor who teaches ``programmes``, assigned as seed_demo does."""
+    from courses.services import programme_instructors_assign
+    from tests.factories import UserFactory
+
+    user = UserFactory(role="instructor", **fields)
+    for programme in programmes:
+        programme_instructors_assign(programme=programme, instructors=[user])
+    return user

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from labs.nbgrader import assignment_generate
+from tests.courses.helpers import lab_opened_by, teacher_of
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,9 +21,17 @@ def grading_release(tmp_path_factory):
 
 
 @pytest.fixture
-def grading_lab(db, settings, grading_release):
-    """The grading lab, published: its source in LABS_SOURCE_DIR, its release in
-    place. (Its grading template is built on first use and cached by digest.)"""
+def instructor(programme):
+    """Here an instructor who teaches the seeded programme, whose last lesson opens
+    the grading lab (``grading_lab``); tests/conftest.py's has no assignment."""
+    return teacher_of(programme)
+
+
+@pytest.fixture
+def grading_lab(db, settings, grading_release, programme):
+    """The grading lab, published and opened by the seeded programme's last lesson:
+    its source in LABS_SOURCE_DIR, its release in place. (Its grading template is
+    built on first use and cached by digest.)"""
     from labs.models import Lab
     from labs.services import _source_digest, lab_release_dir
 
@@ -44,6 +53,7 @@ def grading_lab(db, settings, grading_release):
     if release.exists():
         shutil.rmtree(release)
     shutil.copytree(grading_release, release)
+    lab_opened_by(programme=programme, slug=lab.slug)
     return lab
 
 

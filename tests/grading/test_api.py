@@ -7,6 +7,7 @@ from grading import services
 from grading.models import Submission
 from labs.models import Lab
 from lms.accounts.services import api_token_create
+from tests.factories import UserFactory
 from tests.grading.helpers import RIGHT, as_bytes, notebook_with
 
 SUBMIT_URL = "/api/v1/labs/grading-lab/submissions"
@@ -187,11 +188,12 @@ def test_an_errored_submission_reports_its_reason(client, trainee, grading_lab, 
 def test_others_cannot_see_a_submission_but_instructors_can(
     client, trainee, other_trainee, instructor, employer, grading_lab, queued
 ):
-    """Another trainee or an employer gets 404 (not 403: the id reveals nothing);
-    an instructor sees any submission; anonymous callers get 401."""
+    """Another trainee, an employer or an instructor who does not teach the lab
+    gets 404 (not 403: the id reveals nothing); the lab's instructor sees it;
+    anonymous callers get 401."""
     submission = _submit(trainee, grading_lab)
     assert client.get(_detail_url(submission)).status_code == 401
-    for user in (other_trainee, employer):
+    for user in (other_trainee, employer, UserFactory(role="instructor")):
         client.force_login(user)
         assert client.get(_detail_url(submission)).status_code == 404
     client.force_login(instructor)

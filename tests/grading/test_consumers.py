@@ -60,6 +60,24 @@ def test_an_unknown_lab_is_rejected(instructor):
     assert _connect(instructor, "no-such-lab") == (False, 4404)
 
 
+def test_a_lab_the_instructor_does_not_teach_is_rejected(grading_lab, programme):
+    """An instructor of another programme, or of none, is closed with 4404 as for
+    an unknown lab (the gradebook's pages answer 404): they never join its group,
+    while the lab's own instructor is accepted."""
+    from courses.models import ProgrammePage
+    from tests.courses.helpers import teacher_of
+
+    elsewhere = (
+        ProgrammePage.objects.filter(locale=programme.locale)
+        .exclude(pk=programme.pk)
+        .first()
+    )
+
+    assert _connect(teacher_of(elsewhere)) == (False, 4404)
+    assert _connect(UserFactory(role="instructor")) == (False, 4404)
+    assert _connect(teacher_of(programme)) == (True, None)
+
+
 def test_instructors_and_superusers_connect(grading_lab, instructor):
     """Instructors and superusers are accepted."""
     admin = UserFactory(role="trainee", is_superuser=True)

@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from courses.models import Enrolment
 from grading import gradebook, views_instructor
 from grading.models import Submission
+from tests.courses.helpers import lab_opened_by, teacher_of
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,11 +130,14 @@ def test_other_roles_are_forbidden(client, grading_lab, name, per_lab, role):
 
 
 @pytest.mark.parametrize(("name", "per_lab"), PAGES)
-def test_instructors_and_superusers_get_in(client, grading_lab, name, per_lab):
-    """Instructors and superusers (whatever their role) see every gradebook page."""
+def test_instructors_and_superusers_get_in(
+    client, grading_lab, programme, name, per_lab
+):
+    """Instructors who teach the lab's programme and superusers (whatever their
+    role) see every gradebook page."""
     url = _url(name, *([grading_lab.slug] if per_lab else []))
     for user in (
-        UserFactory(role="instructor"),
+        teacher_of(programme),
         UserFactory(role="trainee", is_superuser=True, is_staff=True),
     ):
         client.force_login(user)
@@ -179,7 +183,9 @@ def test_index_counts_each_labs_submissions_and_the_queue(
     assert "Ask the workers" in html
 
 
-def test_index_lists_the_labs_in_pages(client, instructor, grading_lab, monkeypatch):
+def test_index_lists_the_labs_in_pages(
+    client, instructor, grading_lab, programme, monkeypatch
+):
     """Labs are listed by slug in pages, each lab counted from its own
     submissions only."""
     from labs.models import Lab
@@ -187,6 +193,7 @@ def test_index_lists_the_labs_in_pages(client, instructor, grading_lab, monkeypa
     monkeypatch.setattr(views_instructor, "LABS_PER_PAGE", 2)
     for slug in ("a-lab", "b-lab", "z-lab"):
         lab = Lab.objects.create(slug=slug, title=slug, notebook="x.ipynb", points=5)
+        lab_opened_by(programme=programme, slug=slug)
         _stored(UserFactory(), lab, score="4")
     _stored(UserFactory(), grading_lab, status="error")
     client.force_login(instructor)
@@ -620,3 +627,66 @@ def test_wagtail_menu_links_instructors_to_the_gradebook(client, instructor):
 
     assert "Gradebook" in html
     assert _url("gradebook_index") in html
+
+
+# --- Teaching assignments -------------------------------------------------------------
+
+
+def test_the_index_lists_only_the_labs_taught(client, grading_lab, programme):
+    """An instructor of another programme does not find the grading lab on the
+    index, and its pages and submissions are 404; the lab's own instructor finds
+    it."""
+    from courses.models import ProgrammePage
+
+    submission = _stored(UserFactory(), grading_lab, score="4")
+    elsewhere = (
+        ProgrammePage.objects.filter(locale=programme.locale)
+        .exclude(pk=programme.pk)
+        .first()
+    )
+    client.force_login(teacher_of(elsewhere))
+
+    index = client.get(_url("gradebook_index"))
+
+    assert grading_lab not in [s.lab for s in index.context["summaries"]]
+    assert _url("gradebook_lab", grading_lab.slug) not in index.content.decode()
+    for name, arg in (
+        ("gradebook_lab", grading_lab.slug),
+        ("gradebook_csv", grading_lab.slug),
+        ("gradebook_regrade", grading_lab.slug),
+        ("gradebook_submission", submission.pk),
+        ("gradebook_submission_notebook", submission.pk),
+    ):
+        assert client.get(_url(name, arg)).status_code == 404, name
+    client.force_login(teacher_of(programme))
+    index = client.get(_url("gradebook_index"))
+    assert grading_lab in [s.lab for s in index.context["summaries"]]
+
+
+def test_the_cohort_filter_offers_only_the_programmes_taught(
+    client, instructor, grading_lab, programme
+):
+    """A lab's gradebook filters by the instructor's own cohorts only."""
+    client.force_login(instructor)
+
+    response = client.get(_url("gradebook_lab", grading_lab.slug))
+
+    choices = response.context["form"].fields["cohort"].choices
+    cohorts = [value for value, _label in choices]
+    assert cohorts == ["", programme.pk]
+
+
+def test_an_unassigned_instructor_is_told_whom_to_ask(client, grading_lab):
+    """An instructor with no programme sees no lab and a message saying that an
+    administrator must assign them programmes; the Wagtail menu has no gradebook."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(role="instructor")
+    user.groups.add(Group.objects.get(name="Editors"))
+    client.force_login(user)
+
+    response = client.get(_url("gradebook_index"))
+
+    assert response.context["summaries"] == []
+    assert "An administrator must assign you" in response.content.decode()
+    assert _url("gradebook_index") not in client.get("/admin/").content.decode()

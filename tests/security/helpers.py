@@ -41,8 +41,8 @@ PRINCIPALS = (
     "anonymous",
     "trainee",  # trainee A: owns the submission and the certificate
     "other_trainee",  # trainee B, acting on A's objects
-    "instructor",  # teaches A's course; authors in the Wagtail admin (Editors)
-    "other_instructor",  # the instructor role only: no Wagtail group
+    "instructor",  # teaches A's programme; authors in the Wagtail admin (Editors)
+    "other_instructor",  # teaches another programme only: no Wagtail group
     "employer",
     "admin",  # superuser
 )
@@ -253,6 +253,19 @@ def world_build(*, key_dir: Path, files: list[Path]) -> World:
         source_archive=archive,
         status=Lab.Status.PUBLISHED,
     )
+    # The lab is one of A's programme's: a lesson opens it, and the instructor
+    # teaches the programme; the other instructor teaches another programme only.
+    restricted.body.append(("lab", {"lab": lab.slug, "title": ""}))
+    restricted.save_revision().publish()
+    course_services.programme_instructors_assign(
+        programme=programme, instructors=[users["instructor"]]
+    )
+    other_programme = (
+        ProgrammePage.objects.filter(locale=english).exclude(pk=programme.pk).first()
+    )
+    course_services.programme_instructors_assign(
+        programme=other_programme, instructors=[users["other_instructor"]]
+    )
     submission = Submission(
         user=a,
         lab=lab,
@@ -325,6 +338,7 @@ def world_build(*, key_dir: Path, files: list[Path]) -> World:
         "programme": programme.url,
         "programme_id": programme.pk,
         "programme_slug": programme.slug,
+        "programme_title": programme.title,
         "course": course.url,
         "course_id": course.pk,
         "lesson": lessons[0].url,

@@ -9,11 +9,12 @@ its own row.
 
 Principals (``tests.security.helpers.PRINCIPALS``): anonymous; trainee A, who owns
 the submission and the certificate; trainee B acting on A's objects; the
-instructor of A's course (a Wagtail editor, like the demo's instructor); an
-instructor of another course (the role only, no Wagtail group); an employer; a
-superuser. Instructors are not assigned to courses on this platform: the role sees
-every cohort, so the two instructors differ here only in their Wagtail access
-(``test_an_instructor_of_another_course_is_refused_a_trainees_submission``).
+instructor who teaches A's programme (a Wagtail editor, like the demo's
+instructor); an instructor who teaches another programme only (the role only, no
+Wagtail group); an employer; a superuser. Instructors see only the programmes they
+are assigned to (``courses.teaching``): the other instructor reaches the
+instructor pages (lists filtered to their own programmes) but meets a 404 for A's
+programme, lab, submission and certificate, as trainee B does.
 
 Refusals are asserted exactly (sign-in, 403, 404, Wagtail's redirect to its home);
 a permitted principal must simply not be refused and not meet a server error, since
@@ -59,8 +60,8 @@ SIGNED_IN = expect(ALLOWED, anonymous=SIGN_IN)
 TRAINEES = expect(
     FORBIDDEN, anonymous=SIGN_IN, trainee=ALLOWED, other_trainee=ALLOWED, admin=ALLOWED
 )
-# Instructor pages: the instructor role (any course: no assignment exists) and
-# superusers.
+# Instructor pages that list what the instructor teaches: the instructor role and
+# superusers (each instructor's list holds their own programmes only).
 INSTRUCTORS = expect(
     FORBIDDEN,
     anonymous=SIGN_IN,
@@ -68,15 +69,25 @@ INSTRUCTORS = expect(
     other_instructor=ALLOWED,
     admin=ALLOWED,
 )
+# Instructor pages of A's programme, its lab, A's submission or certificate: the
+# instructor who teaches it and superusers; another programme's instructor gets
+# 404 (its existence is not confirmed), other roles 403.
+TEACHERS_OF_A = expect(
+    FORBIDDEN,
+    anonymous=SIGN_IN,
+    instructor=ALLOWED,
+    other_instructor=NOT_FOUND,
+    admin=ALLOWED,
+)
 STAFF = expect(FORBIDDEN, anonymous=SIGN_IN, admin=ALLOWED)
-# One of A's own objects: A, instructors and superusers; anyone else signed in gets
-# 404 (its existence is not confirmed).
+# One of A's own objects: A, the instructor who teaches A's programme and
+# superusers; anyone else signed in (another programme's instructor too) gets 404
+# (its existence is not confirmed).
 A_OWNS = expect(
     NOT_FOUND,
     anonymous=SIGN_IN,
     trainee=ALLOWED,
     instructor=ALLOWED,
-    other_instructor=ALLOWED,
     admin=ALLOWED,
 )
 # Wagtail's admin: those with its access permission (the editor instructor and the
@@ -277,15 +288,22 @@ ROUTES: dict[str, list[Case]] = {
         post(f"{L}/learn/lessons/{{quiz_lesson_id}}/quizzes/{{quiz_id}}/", TRAINEES)
     ],
     f"{LANG}learn/search/": [get(f"{L}/learn/search/?q=customs", EVERYONE)],
-    f"{LANG}learn/cohorts/": [get(f"{L}/learn/cohorts/", INSTRUCTORS)],
+    f"{LANG}learn/cohorts/": [
+        get(
+            f"{L}/learn/cohorts/",
+            INSTRUCTORS,
+            private="programme_title",
+            seen_by=("instructor", "admin"),
+        )
+    ],
     f"{LANG}learn/cohorts/<int:page_id>/": [
-        get(f"{L}/learn/cohorts/{{programme_id}}/", INSTRUCTORS)
+        get(f"{L}/learn/cohorts/{{programme_id}}/", TEACHERS_OF_A)
     ],
     f"{LANG}learn/cohorts/<int:page_id>/csv/": [
-        get(f"{L}/learn/cohorts/{{programme_id}}/csv/", INSTRUCTORS)
+        get(f"{L}/learn/cohorts/{{programme_id}}/csv/", TEACHERS_OF_A)
     ],
     f"{LANG}learn/cohorts/courses/<int:page_id>/": [
-        get(f"{L}/learn/cohorts/courses/{{course_id}}/", INSTRUCTORS)
+        get(f"{L}/learn/cohorts/courses/{{course_id}}/", TEACHERS_OF_A)
     ],
     # Labs (no hub here: a permitted launch ends in an error message, not a refusal)
     f"{LANG}labs/<slug:slug>/launch/": [
@@ -321,22 +339,29 @@ ROUTES: dict[str, list[Case]] = {
     ],
     f"{LANG}grading/submissions/<int:pk>/part/": [get(f"{SUBMISSION}/part/", A_OWNS)],
     # The instructor's gradebook
-    f"{LANG}grading/gradebook/": [get(f"{GRADEBOOK}/", INSTRUCTORS)],
+    f"{LANG}grading/gradebook/": [
+        get(
+            f"{GRADEBOOK}/",
+            INSTRUCTORS,
+            private="lab",
+            seen_by=("instructor", "admin"),
+        )
+    ],
     f"{LANG}grading/gradebook/labs/<slug:slug>/": [
-        get(f"{GRADEBOOK}/labs/{{lab}}/", INSTRUCTORS)
+        get(f"{GRADEBOOK}/labs/{{lab}}/", TEACHERS_OF_A)
     ],
     f"{LANG}grading/gradebook/labs/<slug:slug>/csv/": [
-        get(f"{GRADEBOOK}/labs/{{lab}}/csv/", INSTRUCTORS)
+        get(f"{GRADEBOOK}/labs/{{lab}}/csv/", TEACHERS_OF_A)
     ],
     f"{LANG}grading/gradebook/labs/<slug:slug>/regrade/": [
-        get(f"{GRADEBOOK}/labs/{{lab}}/regrade/", INSTRUCTORS),
-        post(f"{GRADEBOOK}/labs/{{lab}}/regrade/", INSTRUCTORS),
+        get(f"{GRADEBOOK}/labs/{{lab}}/regrade/", TEACHERS_OF_A),
+        post(f"{GRADEBOOK}/labs/{{lab}}/regrade/", TEACHERS_OF_A),
     ],
     f"{LANG}grading/gradebook/submissions/<int:pk>/": [
-        get(f"{GRADEBOOK}/submissions/{{submission}}/", INSTRUCTORS),
+        get(f"{GRADEBOOK}/submissions/{{submission}}/", TEACHERS_OF_A),
         post(
             f"{GRADEBOOK}/submissions/{{submission}}/",
-            INSTRUCTORS,
+            TEACHERS_OF_A,
             data={
                 "cell-{cell}-grade_id": "recommendation",
                 "cell-{cell}-points": "1",
@@ -345,10 +370,10 @@ ROUTES: dict[str, list[Case]] = {
         ),
     ],
     f"{LANG}grading/gradebook/submissions/<int:pk>/regrade/": [
-        post(f"{GRADEBOOK}/submissions/{{submission}}/regrade/", INSTRUCTORS)
+        post(f"{GRADEBOOK}/submissions/{{submission}}/regrade/", TEACHERS_OF_A)
     ],
     f"{LANG}grading/gradebook/submissions/<int:pk>/notebook/": [
-        get(f"{GRADEBOOK}/submissions/{{submission}}/notebook/", INSTRUCTORS)
+        get(f"{GRADEBOOK}/submissions/{{submission}}/notebook/", TEACHERS_OF_A)
     ],
     # Certificates: the holder's, and the instructor's list with revoke and re-issue
     f"{LANG}grading/certificates/": [
@@ -369,19 +394,24 @@ ROUTES: dict[str, list[Case]] = {
         get(f"{CERTIFICATE}/credential.jwt", A_OWNS)
     ],
     f"{LANG}grading/gradebook/certificates/": [
-        get(f"{GRADEBOOK}/certificates/", INSTRUCTORS)
+        get(
+            f"{GRADEBOOK}/certificates/",
+            INSTRUCTORS,
+            private="certificate",
+            seen_by=("instructor", "admin"),
+        )
     ],
     f"{LANG}grading/gradebook/certificates/<uuid:certificate_id>/revoke/": [
-        get(f"{GRADEBOOK}/certificates/{{certificate}}/revoke/", INSTRUCTORS),
+        get(f"{GRADEBOOK}/certificates/{{certificate}}/revoke/", TEACHERS_OF_A),
         post(
             f"{GRADEBOOK}/certificates/{{certificate}}/revoke/",
-            INSTRUCTORS,
+            TEACHERS_OF_A,
             data={"reason": "matrix"},
         ),
     ],
     f"{LANG}grading/gradebook/certificates/<uuid:certificate_id>/reissue/": [
-        get(f"{GRADEBOOK}/certificates/{{certificate}}/reissue/", INSTRUCTORS),
-        post(f"{GRADEBOOK}/certificates/{{certificate}}/reissue/", INSTRUCTORS),
+        get(f"{GRADEBOOK}/certificates/{{certificate}}/reissue/", TEACHERS_OF_A),
+        post(f"{GRADEBOOK}/certificates/{{certificate}}/reissue/", TEACHERS_OF_A),
     ],
     f"{LANG}ops/queues/": [get(f"{L}/ops/queues/", STAFF)],
     # Wagtail's page serving: one published page of each type, and a draft
@@ -598,15 +628,9 @@ def test_every_row_names_a_route(world, db):
     assert wrong == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="instructors are not assigned to courses: the instructor role sees every "
-    "cohort, gradebook, submission and certificate (and every gradebook socket)",
-)
 def test_an_instructor_of_another_course_is_refused_a_trainees_submission(world, db):
-    """An instructor who does not teach trainee A's course is refused A's
-    submission, as A's other trainees are. (Fails today: when instructors get
-    courses, this passes and the table's INSTRUCTORS and A_OWNS rows change.)"""
+    """An instructor who does not teach trainee A's programme is refused A's
+    submission, as A's other trainees are: a 404, its existence not confirmed."""
     response = world.client("other_instructor").get(world.url(f"{SUBMISSION}/"))
     assert response.status_code == 404
 

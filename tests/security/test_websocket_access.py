@@ -29,7 +29,8 @@ from lms.routing import websocket_urlpatterns
 from tests.security.helpers import PRINCIPALS, world_built
 
 ACCEPTED = "accepted"
-# Close codes of the consumers: 4401 anonymous, 4403 not for this role, 4404 unknown.
+# Close codes of the consumers: 4401 anonymous, 4403 not for this role, 4404 unknown
+# (or not taught).
 SIGN_IN, FORBIDDEN, UNKNOWN = 4401, 4403, 4404
 
 
@@ -47,8 +48,9 @@ SOCKETS: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("/ws/labs/{lab}/progress/", expect(ACCEPTED, anonymous=SIGN_IN)),
         ("/ws/labs/no-such-lab/progress/", expect(UNKNOWN, anonymous=SIGN_IN)),
     ],
-    # A lab's gradebook: instructors (of any course: no assignment exists) and
-    # superusers.
+    # A lab's gradebook: the instructors who teach a programme that opens the lab,
+    # and superusers; another programme's instructor meets "unknown", as the
+    # gradebook's pages answer 404.
     "ws/gradebook/<slug:slug>/": [
         (
             "/ws/gradebook/{lab}/",
@@ -56,7 +58,7 @@ SOCKETS: dict[str, list[tuple[str, dict[str, object]]]] = {
                 FORBIDDEN,
                 anonymous=SIGN_IN,
                 instructor=ACCEPTED,
-                other_instructor=ACCEPTED,
+                other_instructor=UNKNOWN,
                 admin=ACCEPTED,
             ),
         ),

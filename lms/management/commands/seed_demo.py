@@ -6,7 +6,7 @@ from wagtail.models import Locale
 
 from courses.content_import import curriculum_import
 from courses.models import ProgrammePage
-from courses.services import enrolment_create
+from courses.services import enrolment_create, programme_instructors_assign
 from grading.credentials.seeding import graduate_certificates_ensure
 from labs.services import hub_oauth_client_ensure, labs_import
 from lms.accounts.services import demo_users_ensure
@@ -50,12 +50,18 @@ class Command(BaseCommand):
         for group in editors:
             group.permissions.add(*authoring)
         users["instructor"].groups.add(*editors)
-        programme = (
+        programmes = list(
             ProgrammePage.objects.live()
             .filter(locale=Locale.get_default())
             .order_by("path")
-            .first()
         )
+        for programme in programmes:
+            # The demo instructor teaches every demo programme.
+            if programme_instructors_assign(
+                programme=programme, instructors=[users["instructor"]]
+            ):
+                self.stdout.write(f"instructor now teaches {programme.slug}")
+        programme = programmes[0] if programmes else None
         if programme is not None:
             enrolment_create(user=users["graduate"], programme=programme)
         held = graduate_certificates_ensure(user=users["graduate"])

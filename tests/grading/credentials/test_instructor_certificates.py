@@ -108,3 +108,56 @@ def test_the_wagtail_admin_menu_links_to_the_certificates(client, instructor):
     page = client.get("/admin/").text
 
     assert reverse(LIST) in page
+
+
+def test_an_instructor_sees_and_acts_on_their_programmes_certificates_only(
+    client, certificate, issue, other_trainee, programme
+):
+    """Another programme's instructor does not find the certificate in the list
+    or the programme filter, and revoking, re-issuing or opening it is a 404 that
+    changes nothing; the programme's own instructor lists it."""
+    from courses.models import ProgrammePage
+    from tests.courses.helpers import teacher_of
+
+    elsewhere = (
+        ProgrammePage.objects.filter(locale=programme.locale)
+        .exclude(pk=programme.pk)
+        .first()
+    )
+    theirs = issue(user=other_trainee, programme=elsewhere)
+    client.force_login(teacher_of(elsewhere))
+
+    listed = client.get(reverse(LIST))
+    choices = [value for value, _ in listed.context["form"].fields["programme"].choices]
+
+    assert str(certificate.pk) not in listed.text
+    assert str(theirs.pk) in listed.text
+    assert choices == ["", elsewhere.pk]
+    for name in ("certificate_revoke", "certificate_reissue"):
+        url = reverse(f"grading:{name}", args=[certificate.pk])
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"reason": "not mine"}).status_code == 404
+    detail = reverse("grading:certificate_detail", args=[certificate.pk])
+    assert client.get(detail).status_code == 404
+    assert verify_by_id(certificate.pk).status == "valid"
+    assert Certificate.objects.filter(user=certificate.user).count() == 1
+
+    client.force_login(teacher_of(programme))
+    assert str(certificate.pk) in client.get(reverse(LIST)).text
+    assert client.get(detail).status_code == 200
+
+
+def test_an_unassigned_instructor_is_told_whom_to_ask(client, certificate):
+    """No programme: no certificate listed, and a message saying an administrator
+    must assign them programmes; the Wagtail menu has no certificates item."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(role="instructor")
+    user.groups.add(Group.objects.get(name="Editors"))
+    client.force_login(user)
+
+    response = client.get(reverse(LIST))
+
+    assert str(certificate.pk) not in response.text
+    assert "An administrator must assign you" in response.text
+    assert reverse(LIST) not in client.get("/admin/").text

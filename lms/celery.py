@@ -33,3 +33,21 @@ def task_logger_through_django(logger: logging.Logger, **kwargs) -> None:
     if settings.LOG_FORMAT == "json":
         logger.handlers.clear()
         logger.propagate = True
+
+
+@signals.worker_ready.connect(weak=False)
+def grading_recover(**kwargs) -> None:
+    """A worker that starts queues again what a dead worker left behind: the
+    submissions its graders had claimed (graders on this host that are dead) and
+    those whose message the broker never took. The sweep is safe beside other
+    sweepers (compare-and-set); it must not keep the worker from starting."""
+    from django.db import connections
+
+    from grading.services import submissions_requeue_stuck
+
+    try:
+        submissions_requeue_stuck()
+    except Exception:
+        logging.getLogger(__name__).exception("The start-up grading sweep failed.")
+    finally:
+        connections.close_all()  # the main process keeps no connection

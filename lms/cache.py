@@ -2,11 +2,12 @@
 
 Everything the site keeps in this cache can be lost: pages (``lms.pagecache``),
 reader versions, sessions (also in the database: ``cached_db``), throttle counters
-and status lists. So while Redis restarts, reads miss, writes are dropped and
-counters start again (throttles fail open) instead of every page answering 500.
-After one failure the cache does not ask Redis again for ``RETRY_SECONDS``, so a
-page with many cache calls does not wait out a timeout for each; the socket
-timeouts (``OPTIONS`` in settings) bound the first.
+and status lists. So while Redis restarts, reads miss, writes are dropped, ``add``
+reports success (a lock taken with it is granted) and counters start again:
+throttles fail open, signing in works, and no page answers 500. After one failure
+the cache does not ask Redis again for ``RETRY_SECONDS``, so a page with many cache
+calls does not wait out a timeout for each; the socket timeouts (``OPTIONS`` in
+settings) bound the first.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class ResilientRedisCache(RedisCache):
         return result
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        return self._call("add", False, key, value, timeout, version)
+        # True, as if added: a lock taken with add() (allauth's login throttle)
+        # is granted while nothing can hold it, so throttles fail open.
+        return self._call("add", True, key, value, timeout, version)
 
     def get(self, key, default=None, version=None):
         return self._call("get", default, key, default, version)

@@ -13,6 +13,41 @@ from lms.logging import (
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
 
+
+def _redis_restore_unacked_tolerant() -> None:
+    """Keep a worker alive when Redis goes away while it holds unacknowledged
+    messages (a grading in flight: ``acks_late``).
+
+    On a lost connection kombu (5.7) closes the channel, whose QoS then tries to put
+    those messages back on the broker it just lost: an AttributeError that Celery
+    counts as unrecoverable, and the worker exits once its tasks end. Not restoring
+    them then is safe: Redis keeps them in its "unacked" hash and restores them after
+    the visibility timeout, the claim makes a redelivery a no-op, and the sweeper
+    requeues a dead grader's submissions sooner (tests/faults/test_redis_restart.py).
+    """
+    from kombu.transport import redis as kombu_redis
+
+    restore = kombu_redis.QoS.restore_unacked
+    if getattr(restore, "tolerant", False):
+        return
+
+    def restore_unacked(self, client=None):
+        try:
+            return restore(self, client)
+        except Exception as error:  # noqa: BLE001 - kombu raises AttributeError here
+            logging.getLogger(__name__).warning(
+                "Unacknowledged messages not restored now (broker unreachable: %r); "
+                "Redis restores them after the visibility timeout.",
+                error,
+            )
+            return None
+
+    restore_unacked.tolerant = True
+    kombu_redis.QoS.restore_unacked = restore_unacked
+
+
+_redis_restore_unacked_tolerant()
+
 app = Celery("lms")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

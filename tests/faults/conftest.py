@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
@@ -281,6 +282,49 @@ class Platform:
         )
         return [dict(zip((*keys, "cells"), row, strict=True)) for row in rows]
 
+    def notebook(self, answers: dict[str, str], *, padding: int = 0) -> bytes:
+        """The lab's release with ``answers`` (grade_id → source) put in."""
+        release = self.var_dir / "labs" / self.lab / "v1" / "grading-lab.ipynb"
+        notebook = json.loads(release.read_text())
+        for cell in notebook["cells"]:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in answers:
+                cell["source"] = answers[grade_id]
+        if padding:
+            notebook["metadata"]["padding"] = "x" * padding
+        return json.dumps(notebook).encode()
+
+    def submit(self, client: httpx.Client, token: str, data: bytes) -> int:
+        """Hand ``data`` in through the API; the new submission's id."""
+        answer = client.post(
+            f"/api/v1/labs/{self.lab}/submissions",
+            files={"notebook": ("lab.ipynb", data)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    def submission(self, pk: int) -> dict:
+        keys = ("id", "status", "score", "deliveries", "grader", "unsent", "error")
+        row = self.sql(
+            f"SELECT {', '.join(keys)}, (SELECT count(*) FROM grading_cellgrade"  # noqa: S608
+            " WHERE submission_id = %s) FROM grading_submission WHERE id = %s",
+            [pk, pk],
+        )[0]
+        return dict(zip((*keys, "cells"), row, strict=True))
+
+    def graded(self, pk: int, *logs: Worker, timeout: float = WAIT) -> dict:
+        """Wait for submission ``pk`` to be graded (or in error); its row."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.submission(pk)
+            if row["status"] in ("graded", "error"):
+                assert row["status"] == "graded", row
+                return row
+            time.sleep(0.3)
+        outputs = "\n".join(worker.output() for worker in logs)
+        pytest.fail(f"submission {pk} was not graded in {timeout:g} s:\n{outputs}")
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
 
@@ -349,12 +393,16 @@ def platform(grading_release) -> Iterator[Platform]:  # noqa: F811
 
 
 @pytest.fixture
-def workers(platform, tmp_path) -> Iterator[Callable[..., Worker]]:
-    """Start Celery workers on the platform; all are stopped after the test."""
+def workers(platform) -> Iterator[Callable[..., Worker]]:
+    """Start Celery workers on the platform; all are stopped after the test. Their
+    logs are in the platform's folder (pytest's own may be pruned meanwhile by
+    another pytest on this machine)."""
     started: list[Worker] = []
+    logs = platform.var_dir / "logs"
+    logs.mkdir(exist_ok=True)
 
     def start(**env: str) -> Worker:
-        started.append(worker_start(tmp_path, platform.env(**env)))
+        started.append(worker_start(logs, platform.env(**env)))
         return started[-1]
 
     yield start
@@ -363,13 +411,13 @@ def workers(platform, tmp_path) -> Iterator[Callable[..., Worker]]:
 
 
 def worker_start(log_dir: Path, env: dict[str, str]) -> Worker:
-    """`celery worker` (prefork, concurrency 2); returns once it is ready, which
+    """`celery worker` (prefork, one pool process); returns once it is ready, which
     is after its start-up sweep."""
     name = f"faults-{uuid.uuid4().hex[:8]}@test"
     log = log_dir / f"{name}.log"
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "celery", "-A", "lms", "worker", "--pool", "prefork"]
-        + ["--concurrency", "2", "--without-gossip", "--without-mingle"]
+        + ["--concurrency", "1", "--without-gossip", "--without-mingle"]
         + ["-n", name, "--loglevel", "INFO"],
         cwd=ROOT,
         env=env,

@@ -20,7 +20,7 @@ from tests.faults.conftest import (
     tmpfs,
     wait_for,
 )
-from tests.grading.helpers import RIGHT, as_bytes
+from tests.grading.helpers import RIGHT
 
 pytestmark = pytest.mark.production
 
@@ -45,27 +45,13 @@ def _files(mount: Path) -> list[Path]:
     return [p for p in mount.rglob("*") if p.is_file() and p.name != "filler"]
 
 
-def _notebook(platform) -> bytes:
-    """The lab's release with the right answers, padded past two pages (so that a
-    part of it fits in the one page left: a partial write)."""
-    import json
-
-    release = platform.var_dir / "labs" / platform.lab / "v1" / "grading-lab.ipynb"
-    notebook = json.loads(release.read_text())
-    for cell in notebook["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in RIGHT:
-            cell["source"] = RIGHT[grade_id]
-    notebook["metadata"]["padding"] = "x" * (3 * PAGE)
-    return as_bytes(notebook)
-
-
 def test_a_full_media_storage_refuses_the_submission_cleanly(platform):
     """With less room than the notebook needs, the API answers 507 and the page
     shows the reason on the upload field: no Submission row, no file (not even the
     part that fitted), no message queued, no attempt used. Once space is freed,
     the same upload is stored whole and queued, by the page and by the API."""
-    data = _notebook(platform)
+    # padded past two pages, so that a part of it fits in the one page left
+    data = platform.notebook(RIGHT, padding=3 * PAGE)
     page_url = f"/en/grading/labs/{platform.lab}/submissions/"
     api_url = f"/api/v1/labs/{platform.lab}/submissions"
     queue_purge(platform.redis.url)

@@ -34,7 +34,10 @@ class Listener(threading.Thread):
         asyncio.run(self._listen())
 
     async def _listen(self) -> None:
-        layer = RedisChannelLayer(hosts=[self.redis_url], prefix="lms-test")
+        layer = RedisChannelLayer(
+            hosts=[{"address": self.redis_url, "socket_timeout": None}],
+            prefix="lms-test",
+        )
         channel = await layer.new_channel()
         await layer.group_add(self.group, channel)
         self.joined.set()

@@ -52,8 +52,8 @@ def test_a_killed_worker_s_grading_is_requeued_once_and_graded_once(
 ):
     """SIGKILL to the worker and its pool mid-grading: the row stays "grading" by a
     dead grader; of the two workers started next, one sweep requeues it (the other
-    finds it taken), and it is graded once: one row, one set of cell grades, two
-    deliveries, no grader left."""
+    finds it taken), and it is graded once: one row, one set of cell grades, no
+    grader left."""
     first = workers()
     with platform.client() as client:
         pk = platform.submit(client, api_token(client, USER), platform.notebook(SLOW))
@@ -75,7 +75,9 @@ def test_a_killed_worker_s_grading_is_requeued_once_and_graded_once(
         w.output().count("Re-queued 1 stuck submissions") for w in (second, third)
     ]
     assert sorted(sweeps) == [0, 1], [w.output() for w in (second, third)]
-    assert graded["deliveries"] == 2
+    # the killed claim, then the requeued one (more only if that grading met an
+    # infrastructure error and its task retried, as a kernel slow to start can)
+    assert graded["deliveries"] >= 2
     assert graded["cells"] == 3 and graded["score"] == 4
     assert graded["grader"] == "" and graded["unsent"] is False
     assert [(s["id"], s["status"]) for s in platform.submissions(USER)] == [

@@ -40,7 +40,13 @@ class ErrorOut(Schema):
 
 @router.post(
     "/labs/{slug}/submissions",
-    response={201: SubmissionCreated, 400: ErrorOut, 403: ErrorOut, 503: ErrorOut},
+    response={
+        201: SubmissionCreated,
+        400: ErrorOut,
+        403: ErrorOut,
+        503: ErrorOut,
+        507: ErrorOut,
+    },
     auth=api_auth,
 )
 def submission_create(
@@ -48,7 +54,8 @@ def submission_create(
 ):
     """Submit the lab: the uploaded ``notebook`` (.ipynb), or, with no file, the
     notebook saved in the caller's running lab. Grading is queued; follow it with
-    ``GET /submissions/{id}`` or the ``feedback_url`` page."""
+    ``GET /submissions/{id}`` or the ``feedback_url`` page. 507: the site's storage
+    is full; nothing was stored, try again later."""
     if not has_role(request.user, Role.TRAINEE):
         raise HttpError(403, "Only trainees submit labs.")
     lab = get_object_or_404(Lab, slug=slug, status=Lab.Status.PUBLISHED)
@@ -59,6 +66,8 @@ def submission_create(
         )
     except services.SubmissionUnavailable as error:
         return unavailable(str(error))
+    except services.SubmissionStorageFull as error:  # ours, not the caller's: retry
+        raise HttpError(507, str(error)) from None
     except services.SubmissionError as error:
         raise HttpError(400, str(error)) from None
     return Status(201, {"id": submission.pk, "status": submission.status})

@@ -59,7 +59,10 @@ class Submission(models.Model):
     grading_started_at = models.DateTimeField(null=True, blank=True)
     graded_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
-    grader = models.CharField(max_length=200, blank=True)  # "host:pid" while grading
+    # "host:pid:start time/task id" while grading: who holds it, and whether alive
+    grader = models.CharField(max_length=200, blank=True)
+    # Stored, but the broker did not take its grading message: the sweeper sends it.
+    unsent = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -88,6 +88,25 @@ def work_root() -> Path:
     return root
 
 
+# The uid pool is the machine's, whatever GRADING_WORK_DIR each worker uses: its
+# locks live in one place for all of them (root's /run), so two workers with
+# different work folders never take, and kill the processes of, the same uid.
+UID_LOCK_DIR = Path("/run/silkroute-grading-uids")
+
+
+def uid_lock_dir() -> Path:
+    """Where the uid locks are: ``UID_LOCK_DIR``, or (a read-only /run, as in a
+    container, where the pool is the container's own) under the work folder."""
+    for folder in (UID_LOCK_DIR, work_root() / "uids"):
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    raise SandboxError("No writable folder for the grading uid locks.")
+
+
 @dataclass
 class Sandbox:
     """One grading job's isolation: its folder, uid, limits and cleanup."""
@@ -125,8 +144,7 @@ class Sandbox:
 
     def _uid_take(self) -> None:
         """Hold an exclusive lock on one uid of the pool for the whole job."""
-        locks = work_root() / "uids"
-        locks.mkdir(mode=0o700, exist_ok=True)
+        locks = uid_lock_dir()
         base, size = settings.GRADING_UID_BASE, settings.GRADING_UID_COUNT
         for uid in range(base, base + size):
             fd = os.open(locks / str(uid), os.O_CREAT | os.O_RDWR, 0o600)

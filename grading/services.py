@@ -9,6 +9,7 @@ the cells' points and feedback here. Our database is the gradebook.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -51,6 +52,10 @@ class SubmissionError(Exception):
 
 class SubmissionUnavailable(SubmissionError):
     """The notebook could not be fetched because the lab service is down."""
+
+
+class SubmissionStorageFull(SubmissionError):
+    """The notebook could not be stored because the media storage is full."""
 
 
 class GradingInfraError(Exception):
@@ -161,7 +166,7 @@ def _submission_store(
         lab_version=lab.version,
     )
     name = f"{lab.slug}-u{user.pk}-a{attempt}-{digest[:12]}.ipynb"
-    submission.notebook.save(name, ContentFile(data), save=False)
+    _notebook_save(submission, name, data)
     try:
         submission.save()
     except BaseException:
@@ -172,10 +177,52 @@ def _submission_store(
     return submission
 
 
+def _notebook_save(submission: Submission, name: str, data: bytes) -> None:
+    """Write the notebook's file, whole or not at all: a write that fails (the
+    storage is full) leaves no partial file, and a full storage is told to the
+    trainee as such (the transaction around it then stores no row either)."""
+    field, storage = submission.notebook.field, submission.notebook.storage
+    target = storage.get_available_name(
+        field.generate_filename(submission, name), max_length=field.max_length
+    )
+    try:
+        submission.notebook.save(name, ContentFile(data), save=False)
+    except OSError as error:
+        # The storage picks the same free name it was just asked for.
+        for partial in {target, submission.notebook.name or target}:
+            try:
+                storage.delete(partial)
+            except OSError:
+                log.exception("Could not remove the partial file %s.", partial)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("Submission refused: the media storage is full (%s).", error)
+            raise SubmissionStorageFull(
+                _(
+                    "Your notebook could not be stored because our storage is full. "
+                    "Nothing was submitted and no attempt was used; please try "
+                    "again later."
+                )
+            ) from error
+        raise
+
+
 def _queue(submission_id: int) -> None:
+    """Send the grading message. A broker that cannot take it (Redis restarting)
+    is logged, never raised into the request whose submission is already stored:
+    the row is marked ``unsent`` and the sweeper (beat, and every worker as it
+    starts) sends it again."""
     from grading.tasks import submission_autograde
 
-    submission_autograde.delay(submission_id)
+    try:
+        submission_autograde.delay(submission_id)
+    except Exception as error:  # noqa: BLE001 - kombu and redis raise many kinds
+        log.warning(
+            "Submission %s stored but not queued (broker unreachable: %s); the "
+            "sweeper will queue it.",
+            submission_id,
+            error,
+        )
+        Submission.objects.filter(pk=submission_id).update(unsent=True)
 
 
 # --- Live state -----------------------------------------------------------------------
@@ -209,22 +256,56 @@ def _announce(submission: Submission) -> None:
 # --- Grading --------------------------------------------------------------------------
 
 
+_started: dict[int, str] = {}
+
+
+def _process_started(process: psutil.Process) -> str:
+    return f"{process.create_time():.2f}"
+
+
 def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as a grader: ``host:pid:start time``. The start time tells a
+    dead grader from a new process that was given the same pid."""
+    pid = os.getpid()
+    if pid not in _started:  # a forked pool process is asked again
+        _started[pid] = _process_started(psutil.Process(pid))
+    return f"{socket.gethostname()}:{pid}:{_started[pid]}"
+
+
+def _grader_split(grader: str) -> tuple[str, str]:
+    """(process, task id) of a ``grader`` value ``host:pid:start[/task]``."""
+    process, _sep, task = grader.partition("/")
+    return process, task
 
 
 def _grader_gone(grader: str) -> bool:
-    """The process named ``host:pid`` is known to be dead (this host only)."""
-    host, _sep, pid = grader.rpartition(":")
+    """The grader process is known to be dead (this host only): no process has its
+    pid, or the one that has it is a zombie or started at another time."""
+    process, _task = _grader_split(grader)
+    host, pid, started = ([*process.split(":"), ""])[:3]
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    return int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
+    if process == _me():
+        return False
+    try:
+        found = psutil.Process(int(pid))
+        if found.status() == psutil.STATUS_ZOMBIE:
+            return True
+        return bool(started) and _process_started(found) != started
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # cannot tell: not known to be dead
+        return False
 
 
-def submission_claim(*, submission_id: int) -> Submission | None:
+def submission_claim(
+    *, submission_id: int, task_id: str | None = None
+) -> Submission | None:
     """Take ``submission_id`` for grading in this process, or None if not ours to grade.
 
-    Queued submissions are claimed; one "grading" is taken over only when its grader
+    Queued submissions are claimed; one "grading" is taken over only by this
+    process, by a retry of the task that claimed it (an infrastructure or
+    database error interrupted it, in whichever pool process), or when its grader
     is known dead or it is stuck past ``GRADING_STUCK_AFTER``. Graded and errored
     submissions are never claimed: a duplicate message is a no-op.
     """
@@ -237,8 +318,10 @@ def submission_claim(*, submission_id: int) -> Submission | None:
         if submission is None:
             return None
         grading = submission.status == Submission.Status.GRADING
+        process, task = _grader_split(submission.grader)
         takeover = grading and (
-            submission.grader == _me()
+            process == _me()
+            or bool(task_id and task == task_id)
             or _grader_gone(submission.grader)
             or (submission.grading_started_at or now) < stale
         )
@@ -255,7 +338,8 @@ def submission_claim(*, submission_id: int) -> Submission | None:
             status=Submission.Status.GRADING,
             deliveries=F("deliveries") + 1,
             grading_started_at=now,
-            grader=_me(),
+            grader=f"{_me()}/{task_id}" if task_id else _me(),
+            unsent=False,
         )
         reader_state_bump(user_ids=[submission.user_id])
         submission.refresh_from_db()
@@ -271,10 +355,13 @@ def _error(submission: Submission, reason: str) -> None:
     _announce(submission)
 
 
-def submission_autograde(*, submission_id: int) -> Submission | None:
+def submission_autograde(
+    *, submission_id: int, task_id: str | None = None
+) -> Submission | None:
     """Grade one submission, exactly once. Infrastructure failures raise
     ``GradingInfraError`` (the task retries); the trainee's code failing in any way
-    is a grade, not an error."""
+    is a grade, not an error. A database error is raised as it is (the task
+    retries it too): the claim stays with ``task_id``, whose retry takes it over."""
     from grading.nbgrader import (
         NbgraderError,
         submission_grade,
@@ -283,7 +370,7 @@ def submission_autograde(*, submission_id: int) -> Submission | None:
     )
     from grading.sandbox import SandboxError
 
-    submission = submission_claim(submission_id=submission_id)
+    submission = submission_claim(submission_id=submission_id, task_id=task_id)
     if submission is None:
         return None
     lab = submission.lab
@@ -332,7 +419,7 @@ def submission_autograde(*, submission_id: int) -> Submission | None:
 
 def _release(submission: Submission) -> None:
     """Hand a claimed submission back to the queue (for the task's retry)."""
-    Submission.objects.filter(pk=submission.pk, grader=_me()).update(
+    Submission.objects.filter(pk=submission.pk, grader=submission.grader).update(
         status=Submission.Status.QUEUED, grader="", queued_at=timezone.now()
     )
     reader_state_bump(user_ids=[submission.user_id])
@@ -388,8 +475,9 @@ def _cell_outcome(cell, outcome, hidden_lines: list[str]):
 
 @transaction.atomic
 def _grades_save(submission, grading, cells, restored) -> Submission:
+    claimed = submission.grader
     submission = Submission.objects.select_for_update().get(pk=submission.pk)
-    if submission.status != Submission.Status.GRADING or submission.grader != _me():
+    if submission.status != Submission.Status.GRADING or submission.grader != claimed:
         return submission  # someone else took it over meanwhile: theirs counts
     outcomes = {o.grade_id: o for o in grading.cells}
     manual_kept = {
@@ -563,15 +651,37 @@ def lab_regrade(*, lab: Lab) -> int:
 
 
 def submissions_requeue_stuck() -> int:
-    """Queue again what a lost message or a dead worker left behind; how many."""
+    """Queue again what a lost message or a dead worker left behind; how many.
+
+    Run by beat every ``GRADING_SWEEP_SECONDS`` and by every worker as it starts:
+    queued submissions whose message the broker never took (``unsent``) or that
+    waited past ``GRADING_STUCK_AFTER``, and submissions being graded by a process
+    of this host that is dead (at once) or for longer than that. Each is put back
+    by compare-and-set on the state it was found in, so two sweepers running at
+    once queue it once.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.GRADING_STUCK_AFTER)
-    stuck = Submission.objects.filter(
-        Q(status=Submission.Status.QUEUED, queued_at__lt=stale)
-        | Q(status=Submission.Status.GRADING, grading_started_at__lt=stale)
+    found = Submission.objects.filter(
+        Q(status=Submission.Status.QUEUED, unsent=True)
+        | Q(status=Submission.Status.QUEUED, queued_at__lt=stale)
+        | Q(status=Submission.Status.GRADING)
+    ).only(
+        "pk",
+        "user_id",
+        "status",
+        "queued_at",
+        "grading_started_at",
+        "grader",
+        "deliveries",
     )
     count = 0
-    for submission in stuck:
+    for submission in found:
+        if submission.status == Submission.Status.GRADING and not (
+            _grader_gone(submission.grader)
+            or (submission.grading_started_at or now) < stale
+        ):
+            continue  # a live grading
         if submission.deliveries >= settings.GRADING_MAX_DELIVERIES:
             submission_fail(
                 submission_id=submission.pk,
@@ -579,9 +689,16 @@ def submissions_requeue_stuck() -> int:
                 % {"n": submission.deliveries},
             )
             continue
-        Submission.objects.filter(pk=submission.pk, status=submission.status).update(
-            status=Submission.Status.QUEUED, grader="", queued_at=now
+        taken = Submission.objects.filter(
+            pk=submission.pk,
+            status=submission.status,
+            queued_at=submission.queued_at,
+            grader=submission.grader,
+        ).update(
+            status=Submission.Status.QUEUED, grader="", queued_at=now, unsent=False
         )
+        if not taken:  # another sweeper, or a worker, got there first
+            continue
         reader_state_bump(user_ids=[submission.user_id])
         _queue(submission.pk)
         count += 1

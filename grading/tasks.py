@@ -1,10 +1,17 @@
 """Grading tasks: thin, idempotent, named after the services they call."""
 
+import logging
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from grading import services
+
+log = logging.getLogger(__name__)
+
+# Retries of a grading that met a database error: 5, 10, 20, 40, 60, 60, 60, 60 s.
+DATABASE_RETRIES = 8
 
 
 @shared_task(
@@ -21,10 +28,28 @@ def submission_autograde(self, submission_id: int) -> None:
 
     ``acks_late`` + ``reject_on_worker_lost``: a worker that dies mid-grading hands
     the message back; the service counts deliveries and gives up after
-    ``GRADING_MAX_DELIVERIES``. Only infrastructure errors are retried.
+    ``GRADING_MAX_DELIVERIES``. Only infrastructure errors are retried, and
+    database errors (PostgreSQL restarting or failing over): with backoff, for
+    about five minutes; after that the sweeper queues the submission again.
     """
     try:
-        services.submission_autograde(submission_id=submission_id)
+        services.submission_autograde(
+            submission_id=submission_id, task_id=self.request.id
+        )
+    except (OperationalError, InterfaceError) as error:
+        retries = self.request.retries
+        log.warning(
+            "Submission %s: the database failed (%s); retry %s of %s.",
+            submission_id,
+            error,
+            retries + 1,
+            DATABASE_RETRIES,
+        )
+        raise self.retry(
+            exc=error,
+            countdown=min(5 * 2**retries, 60),
+            max_retries=DATABASE_RETRIES,
+        ) from error
     except services.GradingInfraError as error:
         if self.request.retries >= self.max_retries:
             services.submission_fail(

@@ -1,17 +1,24 @@
 """Request ids for logs, locale handling for the URLs that live outside
-``i18n_patterns`` (API, health), the page cache and the Content Security Policy."""
+``i18n_patterns`` (API, health), the page cache, the Content Security Policy and
+the answer while the database is unreachable."""
 
+import logging
+import sys
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.core.signals import got_request_exception
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from django.utils import translation
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.translation import gettext as _
 
 from lms import pagecache
 from lms.logging import (
@@ -20,6 +27,8 @@ from lms.logging import (
     request_id_clean,
     request_id_new,
 )
+
+log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -172,3 +181,97 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         update["connect-src"] = [*update.get("connect-src", ()), f"{scheme}://{host}"]
         parts.update = update
         return parts
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER = 10  # seconds: about how long a PostgreSQL restart or failover takes
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: JSON for the API (and clients asking for JSON), else
+    a page of its own that needs neither the database nor the user."""
+    language = translation.get_language_from_request(request, check_path=True)
+    with translation.override(language):
+        message = _(
+            "The site cannot reach its database for a moment (maintenance or a "
+            "restart). Please try again shortly."
+        )
+        if request.path_info.startswith("/api/") or "json" in request.headers.get(
+            "Accept", ""
+        ):
+            response = JsonResponse(
+                {"detail": message, "retry_after": RETRY_AFTER}, status=503
+            )
+        else:
+            response = HttpResponse(
+                render_to_string(
+                    "503.html", {"message": message, "retry_after": RETRY_AFTER}
+                ),
+                status=503,
+            )
+    response["Retry-After"] = str(RETRY_AFTER)
+    add_never_cache_headers(response)
+    return response
+
+
+def _database_error_note(sender, request: HttpRequest | None = None, **kwargs) -> None:
+    """Marks ``request`` when an exception that became a 500 anywhere below the
+    middleware (another middleware reading the session or the user) was the
+    database's; ``DatabaseUnavailableMiddleware`` answers 503 instead."""
+    error = sys.exc_info()[1]
+    if request is not None and isinstance(error, DATABASE_ERRORS):
+        request.database_error = error
+
+
+got_request_exception.connect(_database_error_note, dispatch_uid="database-error-note")
+
+
+class DatabaseUnavailableMiddleware:
+    """While the database cannot be reached (PostgreSQL restarting, failing over),
+    every request that needs it gets a clear 503 with ``Retry-After`` instead of a
+    server error page or a traceback; nothing is half done (a view's transaction
+    never committed). Requests that do not need the database (health, static
+    files, cached pages) are answered as usual. Connections recover by themselves
+    afterwards (``CONN_HEALTH_CHECKS``), with no process to restart.
+
+    High in the stack: a database error in a view reaches ``process_exception``;
+    one in a middleware below was already turned into a 500 there, which the note
+    on the request turns into the 503.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable]
+    ) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        error = getattr(request, "database_error", None)
+        if error is None or response.status_code < 500:
+            return response
+        log.warning(
+            "Database unreachable, answered 503 for %s: %s", request.path, error
+        )
+        return database_unavailable(request)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return self._after(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._after(request, await self.get_response(request))
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_ERRORS):
+            return None
+        log.warning(
+            "Database unreachable, answered 503 for %s: %s", request.path, exception
+        )
+        return database_unavailable(request)

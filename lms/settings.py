@@ -85,6 +85,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "lms.middleware.RequestIdMiddleware",  # first: every later log line carries it
+    "lms.middleware.DatabaseUnavailableMiddleware",  # 503 while the database is away
     "django.middleware.security.SecurityMiddleware",
     # Above the page cache, so that a cached page gets the header too.
     "lms.middleware.ContentSecurityPolicyMiddleware",
@@ -178,9 +179,11 @@ CACHES = {
     }
     if REDIS_IS_PRIVATE
     else {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Redis down is a cache miss, not a 500 (lms/cache.py); short timeouts.
+        "BACKEND": "lms.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="lms"),
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 # Anonymous visitors' Wagtail pages, whole, in that cache (lms/pagecache.py): stale

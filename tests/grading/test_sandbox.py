@@ -412,3 +412,17 @@ def test_a_sweep_removes_cgroups_whose_job_folder_is_gone():
         pytest.skip("no writable cgroup controllers here")
     sandbox.orphans_sweep()
     assert not any(group.exists() for group in groups)
+
+
+def test_graders_with_different_work_folders_share_the_uid_locks(tmp_path):
+    """The uid pool is the machine's: a worker with another GRADING_WORK_DIR takes
+    its uids from the same locks (as root), so it cannot take, and kill the
+    processes of, a uid another worker's job holds."""
+    if os.geteuid() != 0:
+        pytest.skip("the strict sandbox's uid pool needs root")
+    with override_settings(GRADING_WORK_DIR=tmp_path / "one"):
+        first = sandbox.uid_lock_dir()
+    with override_settings(GRADING_WORK_DIR=tmp_path / "two"):
+        second = sandbox.uid_lock_dir()
+    assert first == second == sandbox.UID_LOCK_DIR
+    assert not first.is_relative_to(tmp_path)

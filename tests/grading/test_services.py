@@ -96,3 +96,53 @@ def test_a_lab_with_a_manual_cell_passes_its_self_check(db, settings, tmp_path):
     assert "solution: autograde ran, score 5 of 5" in lab.check_log
     assert "4 autograded; 1 in manually graded answers" in lab.check_log
     assert "release: autograde ran, score 0 of 5" in lab.check_log
+
+
+def test_a_grader_is_dead_when_its_pid_is_gone_or_is_another_process():
+    """A grader is named by host, pid and start time: alive while that process
+    runs; dead once it exited, or when its pid now belongs to a process started at
+    another time (a reused pid); never judged on another host."""
+    import socket
+    import subprocess
+
+    import psutil
+
+    process = subprocess.Popen(["sleep", "60"])  # noqa: S607
+    started = psutil.Process(process.pid).create_time()
+    here = socket.gethostname()
+    alive = f"{here}:{process.pid}:{started:.2f}/a-task-id"
+    try:
+        assert not services._grader_gone(alive)
+        assert services._grader_gone(f"{here}:{process.pid}:{started - 60:.2f}")
+        assert not services._grader_gone(f"elsewhere:{process.pid}:{started:.2f}")
+        assert not services._grader_gone(services._me())
+    finally:
+        process.kill()
+        process.wait()
+    assert services._grader_gone(alive)
+
+
+def test_two_sweeps_requeue_a_dead_grader_s_submission_once(
+    grading_lab, trainee, queued
+):
+    """A submission left "grading" by a dead process is queued again by the first
+    sweep and left alone by the next (compare-and-set on what each found)."""
+    import socket
+
+    from grading.models import Submission
+
+    submission = services.submission_create(
+        user=trainee, lab=grading_lab, data=as_bytes(notebook_with(grading_lab, RIGHT))
+    )
+    Submission.objects.filter(pk=submission.pk).update(
+        status="grading",
+        deliveries=1,
+        grader=f"{socket.gethostname()}:999999999:1.00/gone",
+    )
+    queued.clear()
+
+    assert services.submissions_requeue_stuck() == 1
+    assert services.submissions_requeue_stuck() == 0
+    submission.refresh_from_db()
+    assert (submission.status, submission.grader) == ("queued", "")
+    assert queued == [submission.pk]

@@ -273,7 +273,7 @@ def _grading_in(submission: Submission, worker: Worker) -> psutil.Process:
         submission.refresh_from_db()
         if submission.status != "grading":
             return None
-        pid = int(submission.grader.rpartition(":")[2])
+        pid = int(submission.grader.split(":")[1])
         pool = {p.pid: p for p in worker.pool()}
         if pid not in pool:
             return None

@@ -1,0 +1,90 @@
+"""The shared cache on Redis, for which an unreachable Redis is a miss, not an error.
+
+Everything the site keeps in this cache can be lost: pages (``lms.pagecache``),
+reader versions, sessions (also in the database: ``cached_db``), throttle counters
+and status lists. So while Redis restarts, reads miss, writes are dropped, ``add``
+reports success (a lock taken with it is granted) and counters start again:
+throttles fail open, signing in works, and no page answers 500. After one failure
+the cache does not ask Redis again for ``RETRY_SECONDS``, so a page with many cache
+calls does not wait out a timeout for each; the socket timeouts (``OPTIONS`` in
+settings) bound the first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+RETRY_SECONDS = 1.0
+
+
+class ResilientRedisCache(RedisCache):
+    """Django's Redis cache that degrades to no cache while Redis cannot be reached."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._down_until = 0.0
+
+    def _call(self, method: str, fallback, *args):
+        if time.monotonic() < self._down_until:
+            return fallback
+        try:
+            result = getattr(super(), method)(*args)
+        except UNREACHABLE as error:
+            if not self._down_until:
+                log.warning(
+                    "The cache (Redis) is unreachable; going on without: %s", error
+                )
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            return fallback
+        if self._down_until:
+            log.warning("The cache (Redis) is reachable again.")
+            self._down_until = 0.0
+        return result
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        # True, as if added: a lock taken with add() (allauth's login throttle)
+        # is granted while nothing can hold it, so throttles fail open.
+        return self._call("add", True, key, value, timeout, version)
+
+    def get(self, key, default=None, version=None):
+        return self._call("get", default, key, default, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._call("set", None, key, value, timeout, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("touch", False, key, timeout, version)
+
+    def delete(self, key, version=None):
+        return self._call("delete", False, key, version)
+
+    def get_many(self, keys, version=None):
+        return self._call("get_many", {}, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._call("has_key", False, key, version)
+
+    def incr(self, key, delta=1, version=None):
+        missing = object()
+        result = self._call("incr", missing, key, delta, version)
+        if result is missing:  # as for a key that is not there: callers start anew
+            raise ValueError(f"Key '{key}' not found (the cache is unreachable).")
+        return result
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("set_many", list(data), data, timeout, version)
+
+    def delete_many(self, keys, version=None):
+        self._call("delete_many", None, keys, version)
+
+    def clear(self):
+        return self._call("clear", False)

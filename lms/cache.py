@@ -33,11 +33,12 @@ class ResilientRedisCache(RedisCache):
         super().__init__(server, params)
         self._down_until = 0.0
 
-    def _call(self, method: str, fallback, *args):
+    def _call(self, method, fallback, *args):
         if time.monotonic() < self._down_until:
             return fallback
         try:
-            result = getattr(super(), method)(*args)
+            call = method if callable(method) else getattr(super(), method)
+            result = call(*args)
         except UNREACHABLE as error:
             if not self._down_until:
                 log.warning(
@@ -79,6 +80,21 @@ class ResilientRedisCache(RedisCache):
         if result is missing:  # as for a key that is not there: callers start anew
             raise ValueError(f"Key '{key}' not found (the cache is unreachable).")
         return result
+
+    def count(self, key, timeout, version=None) -> int:
+        """Add one to the counter ``key``, created with ``timeout`` seconds to live
+        if it is not there, and return it: one round trip (a transaction of SET NX
+        and INCR), where ``add`` then ``incr`` take three. While Redis is
+        unreachable every count is 1, as if each window began anew (fail open)."""
+        return self._call(self._count, 1, key, timeout, version)
+
+    def _count(self, key, timeout, version):
+        key = self.make_and_validate_key(key, version=version)
+        client = self._cache.get_client(key, write=True)
+        pipe = client.pipeline(transaction=True)
+        pipe.set(key, self._cache._serializer.dumps(0), ex=int(timeout), nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
         return self._call("set_many", list(data), data, timeout, version)

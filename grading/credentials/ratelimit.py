@@ -85,12 +85,16 @@ def rate_limit_hit(
     now = time.time()
     window = int(now // limit.seconds)
     key = f"{_PREFIX}{scope}:{client_address(request)}:{window}"
-    cache.add(key, 0, timeout=limit.seconds + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: a new window
-        cache.add(key, 1, timeout=limit.seconds + 1)
-        count = 1
+    count = getattr(cache, "count", None)
+    if count is not None:  # the shared cache on Redis (lms.cache): one round trip
+        count = count(key, limit.seconds + 1)
+    else:  # the embedded default's file cache
+        cache.add(key, 0, timeout=limit.seconds + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: a new window
+            cache.add(key, 1, timeout=limit.seconds + 1)
+            count = 1
     if count <= limit.count:
         return None
     return max(1, math.ceil((window + 1) * limit.seconds - now))

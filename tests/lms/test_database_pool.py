@@ -3,8 +3,9 @@
 Under ASGI each request runs its sync code in a thread of its own; with persistent
 connections each such thread kept its own, and under load PostgreSQL refused more
 ("too many clients", bench/load.py). The web entry point (lms/asgi.py) now takes
-connections from a pool of ``DATABASE_POOL_SIZE`` when it is set (off by default
-for now: deploy/README.md). Each check runs in a fresh
+connections from a pool of ``DATABASE_POOL_SIZE`` (8 unless set; 0 turns it off),
+through lms/postgresql, which answers at once while PostgreSQL is down instead of
+waiting out the pool's timeout. Each check runs in a fresh
 process, as the server does, with threads standing in for concurrent requests.
 Only on PostgreSQL (the PostgreSQL run of .ci/run); SQLite has no pool.
 """
@@ -99,12 +100,13 @@ def test_without_the_pool_each_request_thread_opens_its_own_connection():
     assert len(set(answer["pids"])) == 12
 
 
-def test_the_pool_is_off_unless_asked_for():
-    """DATABASE_POOL_SIZE unset: the web process keeps a connection per request
-    thread, as before (the pool waits too long in a database outage)."""
+def test_the_pool_is_on_by_default():
+    """DATABASE_POOL_SIZE unset: the web process pools, at most 8 connections."""
     answer = _requests()
-    assert answer["pooled"] is False
+    assert answer["pooled"] is True
     assert answer["errors"] == []
+    assert len(answer["pids"]) == 12
+    assert 1 <= len(set(answer["pids"])) <= 8
 
 
 def test_workers_and_commands_keep_persistent_connections():

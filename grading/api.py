@@ -3,6 +3,7 @@
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from ninja import File, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -38,6 +39,21 @@ class ErrorOut(Schema):
     detail: str
 
 
+NO_NOTEBOOK_PART = gettext_lazy(
+    "The request has no notebook file. Send the .ipynb as the form part "
+    "'notebook', with its file name; to submit the notebook saved in your lab, "
+    "send no body."
+)
+
+
+def _body_is_empty(request: HttpRequest) -> bool:
+    """No body at all. Django's parser drops a file part whose file name cleans to
+    nothing ('.', control characters), so an upload can reach the view as no file:
+    only an empty body means "the notebook saved in my lab"."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    return length == 0 and "HTTP_TRANSFER_ENCODING" not in request.META
+
+
 @router.post(
     "/labs/{slug}/submissions",
     response={
@@ -52,15 +68,19 @@ class ErrorOut(Schema):
 def submission_create(
     request: HttpRequest, slug: str, notebook: File[UploadedFile | None] = None
 ):
-    """Submit the lab: the uploaded ``notebook`` (.ipynb), or, with no file, the
-    notebook saved in the caller's running lab. Grading is queued; follow it with
-    ``GET /submissions/{id}`` or the ``feedback_url`` page. 507: the site's storage
-    is full; nothing was stored, try again later."""
+    """Submit the lab: the uploaded ``notebook`` (.ipynb), or, with no body at
+    all, the notebook saved in the caller's running lab. A body without the
+    ``notebook`` file (an empty form included) is refused (400), never taken as
+    "from the lab". Grading is queued; follow it with ``GET /submissions/{id}`` or the
+    ``feedback_url`` page. 507: the site's storage is full; nothing was stored, try
+    again later."""
     if not has_role(request.user, Role.TRAINEE):
         raise HttpError(403, "Only trainees submit labs.")
     lab = get_object_or_404(Lab, slug=slug, status=Lab.Status.PUBLISHED)
+    if notebook is None and not _body_is_empty(request):
+        raise HttpError(400, str(NO_NOTEBOOK_PART))
     try:
-        data = selectors.upload_read(upload=notebook) if notebook else None
+        data = selectors.upload_read(upload=notebook) if notebook is not None else None
         submission = services.submission_create(
             user=request.user, lab=lab, data=data, source=Submission.Source.UPLOAD
         )

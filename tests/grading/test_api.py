@@ -18,6 +18,18 @@ def _upload(data: bytes, name: str = "grading-lab.ipynb") -> dict:
     return {"notebook": SimpleUploadedFile(name, data, "application/x-ipynb+json")}
 
 
+def _multipart(data: bytes, name: str) -> tuple[bytes, str]:
+    """A form with the one file part ``notebook`` named ``name``, as sent."""
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="notebook"; filename="'
+        + name.encode()
+        + b'"\r\nContent-Type: application/x-ipynb+json\r\n\r\n'
+        + data
+        + b"\r\n--B--\r\n"
+    )
+    return body, "multipart/form-data; boundary=B"
+
+
 def _right(lab) -> bytes:
     return as_bytes(notebook_with(lab, RIGHT))
 
@@ -112,13 +124,39 @@ def test_without_a_file_the_notebook_comes_from_the_lab_or_a_clear_503(
     settings.JUPYTERHUB_URL = "http://127.0.0.1:9"  # nothing listens on port 9
     settings.JUPYTERHUB_API_URL = "http://127.0.0.1:9/hub/api"
     client.force_login(trainee)
-    response = client.post(SUBMIT_URL)
+    response = client.generic("POST", SUBMIT_URL)  # no body at all
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     detail = response.json()["detail"]
     assert "Could not fetch your notebook from your lab" in detail
     assert "upload the .ipynb file" in detail
     assert not Submission.objects.exists()
+
+
+def test_an_upload_whose_file_the_parser_drops_is_refused_not_taken_from_the_lab(
+    client, trainee, grading_lab, queued, settings
+):
+    """A file part whose name Django's parser drops ('.', '..', a control
+    character), another field instead of the file, or a raw body: 400 saying how
+    to send the notebook; never "submit the notebook saved in the lab", which
+    would grade another notebook than the one sent."""
+    settings.JUPYTERHUB_URL = "http://127.0.0.1:9"  # a lab fetch would answer 503
+    settings.JUPYTERHUB_API_URL = "http://127.0.0.1:9/hub/api"
+    client.force_login(trainee)
+    data = _right(grading_lab)
+    for name in (".", "..", "\x07"):
+        response = client.generic("POST", SUBMIT_URL, *_multipart(data, name))
+        assert response.status_code == 400, (name, response.content)
+        assert "has no notebook file" in response.json()["detail"]
+    for kwargs in (
+        {},  # an empty form: the test client's "--BoUnDaRy--" alone
+        {"data": {"other": "x"}},
+        {"data": data, "content_type": "application/x-ipynb+json"},
+    ):
+        response = client.post(SUBMIT_URL, **kwargs)
+        assert response.status_code == 400, response.content
+        assert "has no notebook file" in response.json()["detail"]
+    assert not Submission.objects.exists() and queued == []
 
 
 def test_only_trainees_submit(client, instructor, employer, grading_lab, queued):

@@ -78,7 +78,7 @@ class Hub:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self) -> None:
+    def start(self, *, config: Path | None = None) -> None:
         bin_dir = Path(sys.executable).parent
         env = {
             **os.environ,
@@ -100,7 +100,7 @@ class Hub:
             [
                 str(bin_dir / "jupyterhub"),
                 "-f",
-                str(ROOT / "labs" / "jupyterhub_config.py"),
+                str(config or ROOT / "labs" / "jupyterhub_config.py"),
             ],
             cwd=self.state,
             env=env,
@@ -417,7 +417,13 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
     def used(process: psutil.Process) -> float:
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
-            return times.user + times.system
+            # With the children it already waited for (a subprocess run at start).
+            return (
+                times.user
+                + times.system
+                + times.children_user
+                + times.children_system
+            )
         return 0.0
 
     assert hub.process is not None

@@ -78,7 +78,7 @@ class Hub:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self) -> None:
+    def start(self, *, config: Path | None = None) -> None:
         bin_dir = Path(sys.executable).parent
         env = {
             **os.environ,
@@ -100,7 +100,7 @@ class Hub:
             [
                 str(bin_dir / "jupyterhub"),
                 "-f",
-                str(ROOT / "labs" / "jupyterhub_config.py"),
+                str(config or ROOT / "labs" / "jupyterhub_config.py"),
             ],
             cwd=self.state,
             env=env,
@@ -273,9 +273,32 @@ class PlaceTimer:
         self.services.lab_files_place = self.original
 
 
-def site_launch(user: Any, lab: Any, poll: float, timer: PlaceTimer) -> dict:
+def progress_until_ready(name: str) -> None:
+    """Follow the hub's progress event stream for ``name`` until the server is ready,
+    as the lab page does (``labs.consumers.LabProgressConsumer``): one open request
+    per launch instead of one status request per poll interval."""
+    import asyncio
+
+    from labs import hub
+
+    async def follow() -> None:
+        async for event in hub.server_progress(name):
+            if event.get("failed"):
+                raise RuntimeError(f"The spawn of {name} failed: {event}")
+            if event.get("ready"):
+                return
+        raise RuntimeError(f"The progress of {name} ended before it was ready")
+
+    asyncio.run(follow())
+
+
+def site_launch(
+    user: Any, lab: Any, poll: float, timer: PlaceTimer, *, follow: str = "poll"
+) -> dict:
     """Seconds from ``lab_launch`` to a ready server with the lab's files placed,
-    and how much of it was ``lab_files_place``."""
+    and how much of it was ``lab_files_place``. ``follow``: "poll" asks the hub
+    for the server's status every ``poll`` s; "progress" follows the hub's
+    progress stream, as the site's lab page does."""
     from labs import hub, services
 
     name = hub.hub_username(user.pk)
@@ -290,7 +313,10 @@ def site_launch(user: Any, lab: Any, poll: float, timer: PlaceTimer) -> dict:
                 raise RuntimeError(f"The spawn of {name} failed")
             return status.ready
 
-        wait_until(ready, poll=poll, deadline=SPAWN_DEADLINE, what=f"{name} ready")
+        if follow == "progress":
+            progress_until_ready(name)
+        else:
+            wait_until(ready, poll=poll, deadline=SPAWN_DEADLINE, what=f"{name} ready")
         services.lab_files_place(user=user, lab=lab)
     elapsed = time.perf_counter() - start
     if not hub.contents_exists(name, f"{lab.slug}/{lab.notebook}"):
@@ -417,7 +443,10 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
     def used(process: psutil.Process) -> float:
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
-            return times.user + times.system
+            # With the children it already waited for (a subprocess run at start).
+            return (
+                times.user + times.system + times.children_user + times.children_system
+            )
         return 0.0
 
     assert hub.process is not None
@@ -487,20 +516,25 @@ class BurstSampler:
 
 
 def single_launches(
-    trainees: list[Any], lab: Any, poll: float, timer: PlaceTimer, started: list
+    trainees: list[Any],
+    lab: Any,
+    poll: float,
+    timer: PlaceTimer,
+    started: list,
+    follow: str,
 ) -> list[float]:
     """One launch at a time, each server stopped before the next: seconds each."""
     times = []
     for trainee in trainees:
         started.append(("site", trainee))
-        times.append(site_launch(trainee, lab, poll, timer)["total"])
+        times.append(site_launch(trainee, lab, poll, timer, follow=follow)["total"])
         site_stop(trainee, poll)
         log(f"single: {times[-1]:.3f} s")
     return times
 
 
 def burst_launch(
-    trainees: list[Any], lab: Any, poll: float, timer: PlaceTimer, hub: Hub
+    trainees: list[Any], lab: Any, poll: float, timer: PlaceTimer, hub: Hub, follow: str
 ) -> dict[str, Any]:
     """Every trainee's launch at once, one thread each (as many web requests would),
     each until its own server is ready with the lab's files placed."""
@@ -515,7 +549,10 @@ def burst_launch(
         barrier.wait()
         begun = time.perf_counter()
         try:
-            outcomes[index] = {"ok": True, **site_launch(trainee, lab, poll, timer)}
+            outcomes[index] = {
+                "ok": True,
+                **site_launch(trainee, lab, poll, timer, follow=follow),
+            }
         except Exception as error:  # every failure is a figure, not a stop
             outcomes[index] = {"ok": False, "error": failure_where(error)}
             outcomes[index]["total"] = time.perf_counter() - begun
@@ -585,13 +622,14 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
     crowd = trainees[args.warmup + singles : args.warmup + singles + args.burst]
     after = trainees[args.warmup + singles + args.burst :]
     with PlaceTimer() as timer:
-        single_launches(warm, lab, args.poll, timer, started)
-        single = single_launches(before, lab, args.poll, timer, started)
+        follow = args.follow
+        single_launches(warm, lab, args.poll, timer, started, follow)
+        single = single_launches(before, lab, args.poll, timer, started, follow)
         idle = memory_settled(hub)
         cpu_before = hub_cpu(hub)
         log(f"Burst: {len(crowd)} launches at once...")
         started.extend(("site", t) for t in crowd)
-        burst = burst_launch(crowd, lab, args.poll, timer, hub)
+        burst = burst_launch(crowd, lab, args.poll, timer, hub, follow)
         log(
             f"burst: {burst['succeeded']}/{burst['launches']} ready, all in "
             f"{burst['all_ready']:.1f} s; failures {burst['failures']}"
@@ -601,7 +639,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
         cpu_after = hub_cpu(hub)
         stop_seconds = servers_stop(crowd, args.poll)
         log(f"stopped the burst's servers in {stop_seconds:.1f} s")
-        single += single_launches(after, lab, args.poll, timer, started)
+        single += single_launches(after, lab, args.poll, timer, started, follow)
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -609,6 +647,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
         "load_before": args.load_before,
         "spawn_limit": hub.spawn_limit,
         "poll": args.poll,
+        "follow": args.follow,
         "single": spread(single),
         "burst": {
             **{k: v for k, v in burst.items() if k not in ("times", "place")},
@@ -665,7 +704,12 @@ def burst_table(result: dict[str, Any]) -> str:
         f"## Lab launch: a burst of {burst['launches']} at once",
         "",
         f"{result['date']}, {result['cpus']} CPUs, load {result['load_before']} "
-        f"before, hub spawn limit {result['spawn_limit']}, poll {result['poll']:g} s.",
+        f"before, hub spawn limit {result['spawn_limit']}, launches follow "
+        + (
+            "the hub's progress stream."
+            if result.get("follow") == "progress"
+            else f"the server's status every {result['poll']:g} s."
+        ),
         "",
         "| launches | n | p50 s | p95 s | max s |",
         "|---|---|---|---|---|",
@@ -887,6 +931,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="uncounted rounds (1)")
     parser.add_argument(
         "--poll", type=float, default=0.1, help="hub polling interval, s (0.1)"
+    )
+    parser.add_argument(
+        "--follow",
+        choices=("progress", "poll"),
+        default="progress",
+        help="--burst: how a launch waits for its server: the hub's progress "
+        "stream, as the lab page does (progress), or status every --poll s",
     )
     parser.add_argument("--json", action="store_true", help="print JSON, not a table")
     parser.add_argument(

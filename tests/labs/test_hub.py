@@ -166,3 +166,44 @@ def test_validate_works_in_the_trainees_server(tiny_lab, learner):
     assert result["success"] is True, result
     assert result["value"]["failed"]  # the release's answer is not written yet
     services.lab_stop(user=learner)
+
+
+def test_trainees_server_is_jupyterlab_without_the_tools_trainees_do_not_use(
+    tiny_lab, learner
+):
+    """A trainee's server serves JupyterLab at the lab's notebook, with Validate,
+    but no terminals, no language servers, no Notebook 7 interface and an extension
+    manager that cannot install anything (labs/trainee-jupyter: each cost CPU at
+    every server's start, and installing would change everyone's environment)."""
+    import json
+    import re
+
+    import httpx
+    from django.conf import settings
+
+    name = hub.hub_username(learner.pk)
+    if services.lab_launch(user=learner, lab=tiny_lab).status != "ready":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    server = httpx.Client(
+        base_url=f"{settings.JUPYTERHUB_URL}/user/{name}",
+        headers={"Authorization": f"token {settings.JUPYTERHUB_API_TOKEN}"},
+        timeout=60,
+    )
+    page = server.get("/lab/tree/tiny-lab/tiny-lab.ipynb")
+    assert page.status_code == 200
+    config = json.loads(
+        re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+            page.text,
+            re.DOTALL,
+        ).group(1)
+    )
+    assert config["terminalsAvailable"] is False
+    assert config["extensionManager"]["can_install"] is False
+    assert "@jupyter-notebook/lab-extension" in config["disabledExtensions"]
+    assert server.get("/api/contents/tiny-lab/tiny-lab.ipynb").status_code == 200
+    assert server.get("/api/terminals").status_code == 404
+    assert server.get("/lsp/status").status_code == 404
+    assert server.get("/tree").status_code == 404  # Notebook 7's file browser
+    services.lab_stop(user=learner)

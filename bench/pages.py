@@ -146,6 +146,7 @@ def server_start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         except OSError:
             pass
         time.sleep(0.1)
+    server_stop(process)  # not left behind: the caller has no handle on it yet
     raise RuntimeError(f"the server did not answer:\n{log.read_text()}")
 
 

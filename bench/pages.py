@@ -134,7 +134,8 @@ def server_start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    for _ in range(300):
+    deadline = time.monotonic() + 180  # a loaded machine took over 30 s to start one
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server stopped:\n{log.read_text()}")
         try:
@@ -145,6 +146,7 @@ def server_start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         except OSError:
             pass
         time.sleep(0.1)
+    server_stop(process)  # not left behind: the caller has no handle on it yet
     raise RuntimeError(f"the server did not answer:\n{log.read_text()}")
 
 

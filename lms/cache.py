@@ -16,7 +16,7 @@ import logging
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -26,11 +26,34 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 RETRY_SECONDS = 1.0
 
 
+class SharedClientRedisCacheClient(RedisCacheClient):
+    """Django's client, keeping one redis-py client per connection pool.
+
+    Django makes a new ``redis.Redis`` on every cache call, and redis-py builds its
+    table of response callbacks (~170 entries) each time: ~0.1-0.3 ms a call here,
+    more than the round trip to a local Redis, paid by every page cache hit. A
+    redis-py client is safe to share between threads: each command takes its own
+    connection from the pool.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Django's Redis cache that degrades to no cache while Redis cannot be reached."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._class = SharedClientRedisCacheClient
         self._down_until = 0.0
 
     def _call(self, method, fallback, *args):

@@ -106,36 +106,25 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
 
 
 class PageCacheMiddleware:
-    """Answers anonymous visitors' Wagtail pages from the cache (``lms.pagecache``
-    decides what is looked up and what is stored). Just after WhiteNoise: a hit
-    skips sessions, authentication, CSRF and Wagtail's routing."""
+    """Answers Wagtail pages from the cache: anonymous visitors' shared pages and
+    signed-in readers' own (``lms.pagecache`` decides what is looked up and what
+    is stored). Just after WhiteNoise: a hit skips sessions, authentication, the
+    language, CSRF, messages and Wagtail's routing; the security headers and the
+    CSP still come from the middleware above."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         key = pagecache.request_lookup_key(request)
-        if key is None:
-            return self.get_response(request)
-        response, generation = pagecache.cached_response(key)
-        if response is not None:
+        if key is not None:
+            response, generation = pagecache.cached_response(key)
+            if response is not None:
+                return response
+            response = self.get_response(request)
+            if generation is not None:
+                pagecache.response_store(key, generation, request, response)
             return response
-        response = self.get_response(request)
-        if generation is not None:
-            pagecache.response_store(key, generation, request, response)
-        return response
-
-
-class ReaderPageCacheMiddleware:
-    """Answers signed-in readers' Wagtail pages from the cache, each reader's own
-    (``lms.pagecache``). Last of the middleware: the session, the user, the
-    language and the CSRF secret are settled first; a hit skips routing, the page's
-    queries and its templates."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
         lookup = pagecache.reader_lookup(request)
         if lookup is None:
             return self.get_response(request)
@@ -143,7 +132,8 @@ class ReaderPageCacheMiddleware:
         if response is not None:
             return response
         response = self.get_response(request)
-        pagecache.reader_response_store(lookup, request, response)
+        if lookup is not None:
+            pagecache.reader_response_store(lookup, request, response)
         return response
 
 

@@ -90,7 +90,8 @@ MIDDLEWARE = [
     # Above the page cache, so that a cached page gets the header too.
     "lms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "lms.middleware.PageCacheMiddleware",  # a hit skips everything below
+    # A hit (anonymous or a signed-in reader's own page) skips everything below.
+    "lms.middleware.PageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "lms.accounts.middleware.PreferredLanguageMiddleware",
@@ -101,7 +102,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
-    "lms.middleware.ReaderPageCacheMiddleware",  # signed-in readers' own pages
 ]
 
 ROOT_URLCONF = "lms.urls"

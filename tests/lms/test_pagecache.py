@@ -238,11 +238,12 @@ def _signed_in(client: Client, user) -> Client:
 def test_a_signed_in_readers_page_is_stored_for_them_alone(
     client, trainee, other_trainee, django_assert_max_num_queries
 ):
-    """The second look at a page is answered from the reader's own entry, with the
-    session and the user read and nothing else; another trainee never gets it."""
+    """The second look at a page is answered from the reader's own entry, before
+    the session and the user are read from the database (no query at all); another
+    trainee never gets it."""
     _signed_in(client, trainee)
     stored = _get(client, LESSON)
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(0):
         again = _get(client, LESSON)
 
     assert (stored[HIT], again[HIT]) == ("miss", "hit")
@@ -382,3 +383,117 @@ def test_the_readers_submission_is_seen_as_grading_moves_on(client, trainee):
     claimed = _get(client, LESSON)
     assert claimed[HIT] == "miss"
     assert str(Submission.Status.GRADING.label) in claimed.content.decode()
+
+
+def test_a_signed_in_hit_carries_the_headers_of_the_page_it_stored(
+    client, trainee, settings
+):
+    """A reader's hit is answered above sessions and the language, yet has the
+    same policy, security headers, Vary and language as the rendered page, and
+    sets no cookie (the CSRF cookie is not sent again)."""
+    settings.SECURE_REFERRER_POLICY = "same-origin"
+    _signed_in(client, trainee)
+    stored = _get(client, LESSON)
+    hit = _get(client, LESSON)
+
+    assert (stored[HIT], hit[HIT]) == ("miss", "hit")
+    for header in (
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "X-Frame-Options",
+        "Cross-Origin-Opener-Policy",
+        "Content-Language",
+        "Content-Type",
+    ):
+        assert hit[header] == stored[header], header
+    assert hit["Content-Language"] == "en"
+    assert hit["Vary"] == stored["Vary"]
+    assert "cookie" in hit["Vary"].lower()
+    assert not hit.cookies
+    assert hit["X-Request-ID"] != stored["X-Request-ID"]
+
+
+def test_a_signed_in_hit_is_in_the_language_of_its_path(client, trainee):
+    """The English and the Chinese lesson are two entries: each hit is in its own
+    language, whatever the reader's preferred language."""
+    trainee.preferred_language = "zh-hans"
+    trainee.save()
+    _signed_in(client, trainee)
+    chinese = LessonPage.objects.get(
+        slug="duties-vat-and-landed-cost", locale__language_code="zh-hans"
+    ).url
+    for _ in range(2):
+        english, zh = _get(client, LESSON), _get(client, chinese)
+
+    assert (english[HIT], zh[HIT]) == ("hit", "hit")
+    assert english["Content-Language"] == "en"
+    assert zh["Content-Language"] == "zh-hans"
+    assert 'lang="en"' in english.content.decode()
+    assert 'lang="zh-Hans"' in zh.content.decode()
+
+
+def test_another_reader_with_the_same_csrf_cookie_gets_their_own_page(
+    client, trainee, other_trainee
+):
+    """The key holds the session, not only the CSRF cookie: a reader who sends
+    another's CSRF cookie still gets a page rendered for themselves."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+    other = Client()
+    other.force_login(other_trainee)
+    other.cookies["csrftoken"] = client.cookies["csrftoken"].value
+
+    for _ in range(2):
+        html = _get(other, LESSON).content.decode()
+        assert str(other_trainee) in html and str(trainee) not in html
+
+
+def test_a_signed_out_session_cookie_is_never_served_the_stored_page(client, trainee):
+    """After signing out, the old session cookie (replayed, say, from a shared
+    computer) gets the anonymous page, not the reader's."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+    old = {name: client.cookies[name].value for name in ("sessionid", "csrftoken")}
+
+    client.logout()
+    replay = Client()
+    for name, value in old.items():
+        replay.cookies[name] = value
+    response = _get(replay, LESSON)
+
+    assert HIT not in response
+    assert str(trainee) not in response.content.decode()
+
+
+def test_a_changed_session_is_rendered_again(client, trainee):
+    """Anything the session holds that changed since the page was stored (here a
+    value written by another request) makes the page render again."""
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+    session = SessionStore(session_key=client.cookies["sessionid"].value)
+    session["seen_tour"] = True
+    session.save()
+
+    assert _get(client, LESSON)[HIT] == "miss"
+    assert _get(client, LESSON)[HIT] == "hit"
+
+
+def test_a_password_change_elsewhere_signs_the_old_session_out(client, trainee):
+    """A password changed (another device, an admin) invalidates the other
+    sessions: their stored pages are not served to them either."""
+    _signed_in(client, trainee)
+    _get(client, LESSON)
+    assert _get(client, LESSON)[HIT] == "hit"
+
+    trainee.set_password("a-new-password-1234")
+    trainee.save()
+    response = _get(client, LESSON)
+
+    assert HIT not in response
+    assert str(trainee) not in response.content.decode()

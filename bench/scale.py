@@ -977,7 +977,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         counts = data.grow(fraction)
         log(f"  {counts} in {time.perf_counter() - started:.0f} s")
         if instructor is None:
-            instructor = User(username="instructor", role="instructor")
+            # Staff: teaches every programme (courses.teaching), so that the pages
+            # show what they showed before instructors had assignments.
+            instructor = User(username="instructor", role="instructor", is_staff=True)
             instructor.set_unusable_password()
             instructor.save()
             # A trainee of the first step, the middle one by number.

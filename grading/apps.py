@@ -22,3 +22,17 @@ class GradingConfig(AppConfig):
                     sender=model,
                     dispatch_uid=f"reader-{model.__name__}-{id(signal)}",
                 )
+
+        # The gradebook's lines and tallies follow every submission written.
+        from grading import tallies
+        from lms.accounts.models import User
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                tallies.on_submission_change,
+                sender=Submission,
+                dispatch_uid=f"tallies-Submission-{id(signal)}",
+            )
+        post_save.connect(
+            tallies.on_user_save, sender=User, dispatch_uid="tallies-User-post_save"
+        )

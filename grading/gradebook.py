@@ -3,8 +3,9 @@ one lab's trainees and one submission.
 
 A lab's gradebook has one row per trainee showing their *latest* submission (the
 one whose state changes live), with their number of attempts and best graded
-score beside it. Rows are built in SQL (subqueries per trainee) so that filtering,
-sorting, pagination and the CSV export all read the same queryset.
+score beside it, read from the trainee's ``LabTrainee`` line (``grading.tallies``)
+so that filtering, sorting, pagination and the CSV export all read the same
+queryset, and a page costs the same with 100 trainees or 10,000.
 """
 
 from __future__ import annotations
@@ -17,29 +18,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    F,
-    IntegerField,
-    Max,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Lower, NullIf
+from django.db.models import Count, F, FilteredRelation, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from courses.models import ProgrammePage
 from courses.selectors import cohort_enrolments
 from courses.teaching import lab_taught
-from grading.models import CellGrade, Submission
+from grading.models import CellGrade, LabTally, Submission
+from grading.tallies import RANK_MANUAL, RANK_NOT_SUBMITTED, sort_name
 from labs.models import Lab
 from lms.accounts.models import User
 
@@ -83,37 +71,27 @@ class LabSummary:
 
 
 def lab_summaries(*, labs: Sequence[Lab]) -> list[LabSummary]:
-    """``labs`` (one page of them) with their submission counts, in one query that
-    reads only those labs' submissions, not every lab's."""
+    """``labs`` (one page of them) with their submission counts: one row per lab
+    from ``LabTally``, kept with every submission written (``grading.tallies``),
+    so a lab with 50,000 submissions costs what one with 5 does."""
     states = Submission.Status.values
-    rows = (
-        Submission.objects.filter(lab__in=[lab.pk for lab in labs])
-        .order_by()
-        .values("lab_id")
-        .annotate(
-            **{state: Count("pk", filter=Q(status=state)) for state in states},
-            awaiting=Count(
-                "pk",
-                filter=Q(status=Submission.Status.GRADED, needs_manual_grade=True),
-            ),
-            trainees=Count("user", distinct=True),
-            last=Max("created_at"),
-        )
-    )
-    by_lab = {row["lab_id"]: row for row in rows}
+    by_lab = {
+        tally.lab_id: tally
+        for tally in LabTally.objects.filter(lab__in=[lab.pk for lab in labs])
+    }
     summaries = []
     for lab in labs:
-        row = by_lab.get(lab.pk)
-        if row is None:
+        tally = by_lab.get(lab.pk)
+        if tally is None:
             summaries.append(LabSummary(lab=lab, counts=dict.fromkeys(states, 0)))
             continue
         summaries.append(
             LabSummary(
                 lab=lab,
-                counts={state: row[state] for state in states},
-                awaiting_manual=row["awaiting"],
-                trainees=row["trainees"],
-                last_submitted_at=row["last"],
+                counts={state: getattr(tally, state) for state in states},
+                awaiting_manual=tally.awaiting,
+                trainees=tally.trainees,
+                last_submitted_at=tally.last_submitted_at,
             )
         )
     return summaries
@@ -142,15 +120,14 @@ class QueueState:
 
 
 def queue_state() -> QueueState:
-    """Counts of the submissions that are not graded, in one query. The sweeper
+    """Counts of the submissions that are not graded. The sweeper
     (``submissions_requeue_stuck``) re-queues the stuck ones.
 
-    Only those rows are read (through the ``status, queued_at`` index): graded
-    submissions, nearly all of them, are never scanned."""
+    Only the waiting rows are read (through the ``status, queued_at`` index);
+    errors, which stay, are summed from the labs' tallies."""
     stale = timezone.now() - timedelta(seconds=settings.GRADING_STUCK_AFTER)
     queued, grading = Submission.Status.QUEUED, Submission.Status.GRADING
-    error = Submission.Status.ERROR
-    row = Submission.objects.filter(status__in=[queued, grading, error]).aggregate(
+    row = Submission.objects.filter(status__in=[queued, grading]).aggregate(
         queued=Count("pk", filter=Q(status=queued)),
         grading=Count("pk", filter=Q(status=grading)),
         stuck=Count(
@@ -158,14 +135,14 @@ def queue_state() -> QueueState:
             filter=Q(status=queued, queued_at__lt=stale)
             | Q(status=grading, grading_started_at__lt=stale),
         ),
-        errors=Count("pk", filter=Q(status=error)),
         oldest=Min("queued_at", filter=Q(status=queued)),
     )
+    errors = LabTally.objects.aggregate(n=Sum("error"))["n"] or 0
     return QueueState(
         queued=row["queued"],
         grading=row["grading"],
         stuck=row["stuck"],
-        errors=row["errors"],
+        errors=errors,
         oldest_queued_at=row["oldest"],
         stuck_after=settings.GRADING_STUCK_AFTER,
     )
@@ -219,30 +196,11 @@ class GradebookRow:
         return round(self.score * 100 / self.max_score)
 
 
-# Status sort order: the work still to do first; a submission's own rank, so that
-# sorting or filtering by it costs one subquery per trainee, not one per state.
-_STATUS_RANK = Case(
-    When(status=Submission.Status.ERROR, then=Value(0)),
-    When(status=Submission.Status.QUEUED, then=Value(1)),
-    When(status=Submission.Status.GRADING, then=Value(2)),
-    When(status=Submission.Status.GRADED, needs_manual_grade=True, then=Value(3)),
-    When(status=Submission.Status.GRADED, then=Value(4)),
-    default=Value(5),
-    output_field=IntegerField(),
-)
-_NOT_SUBMITTED_RANK = 5
-_AWAITING_MANUAL_RANK = 3
-# Likewise the score as a percentage, computed on the submission.
-_PERCENT = Case(
-    When(max_score__gt=0, then=F("score") * 100 / F("max_score")),
-    default=None,
-    output_field=DecimalField(max_digits=9, decimal_places=4),
-)
-
-
 def _ordering(sort: str) -> list:
     """``name``, ``score``, ``submitted`` or ``status``; ``-`` first for descending.
-    Trainees without a submission come last either way; ties go by name."""
+    Trainees without a submission come last either way; ties go by name. The
+    orders match ``LabTrainee``'s indexes where one exists (by name either way,
+    by status, by score descending), so that a page is read from an index."""
     descending = sort.startswith("-")
     column = {
         "score": "latest_percent",
@@ -250,7 +208,9 @@ def _ordering(sort: str) -> list:
         "status": "status_rank",
     }.get(sort.removeprefix("-"))
     if column is None:
-        return [F("sort_name").desc() if descending else F("sort_name").asc(), "pk"]
+        if descending:
+            return [F("sort_name").desc(), F("pk").desc()]
+        return [F("sort_name").asc(), "pk"]
     if descending:
         return [F(column).desc(nulls_last=True), "sort_name", "pk"]
     return [F(column).asc(nulls_last=True), "sort_name", "pk"]
@@ -269,46 +229,39 @@ def gradebook_rows(
     Without ``programme``: everyone who submitted the lab. With it: that cohort's
     active enrolments, including those who have not submitted (status ``none``).
     Turn each user into a row with ``gradebook_row``.
+
+    Each trainee's columns come from their ``LabTrainee`` line (``grading.tallies``)
+    and its latest submission: one join per row, not a choice among attempts.
     """
-    of_user = Submission.objects.filter(lab=lab, user=OuterRef("pk"))
-    latest = of_user.order_by("-attempt")
+    users = User.objects.annotate(
+        line=FilteredRelation("lab_lines", condition=Q(lab_lines__lab=lab))
+    )
+    # Rows that must have a line are sorted by its copy of the name, indexed
+    # with the lab; a cohort's rows, some without a line, by the user's own.
+    needs_line = programme is None or status in (
+        AWAITING_MANUAL,
+        *Submission.Status.values,
+    )
     if programme is not None:
-        users = User.objects.filter(
+        users = users.filter(
             pk__in=cohort_enrolments(programme=programme).values("user_id")
         )
-    else:
-        users = User.objects.filter(
-            pk__in=Submission.objects.filter(lab=lab).values("user_id")
-        )
+    if needs_line:
+        users = users.filter(line__isnull=False)
     users = users.annotate(
-        sort_name=Lower(Coalesce(NullIf("display_name", Value("")), "username")),
-        latest_id=Subquery(latest.values("pk")[:1]),
-        latest_attempt=Subquery(latest.values("attempt")[:1]),
-        latest_status=Subquery(latest.values("status")[:1]),
-        latest_score=Subquery(latest.values("score")[:1]),
-        latest_max_score=Subquery(latest.values("max_score")[:1]),
-        latest_passed=Subquery(latest.values("passed")[:1]),
-        latest_manual=Subquery(latest.values("needs_manual_grade")[:1]),
-        latest_at=Subquery(latest.values("created_at")[:1]),
-        attempts=Coalesce(
-            Subquery(
-                of_user.order_by()
-                .values("user")
-                .annotate(n=Count("pk"))
-                .values("n")[:1]
-            ),
-            0,
-        ),
-        best_score=Subquery(
-            of_user.filter(status=Submission.Status.GRADED)
-            .order_by(F("score").desc(nulls_last=True))
-            .values("score")[:1]
-        ),
-        latest_percent=Subquery(latest.annotate(p=_PERCENT).values("p")[:1]),
-        status_rank=Coalesce(
-            Subquery(latest.annotate(rank=_STATUS_RANK).values("rank")[:1]),
-            _NOT_SUBMITTED_RANK,
-        ),
+        sort_name=F("line__sort_name") if needs_line else sort_name(),
+        latest_id=F("line__latest_id"),
+        latest_attempt=F("line__latest__attempt"),
+        latest_status=F("line__status"),
+        latest_score=F("line__latest__score"),
+        latest_max_score=F("line__latest__max_score"),
+        latest_passed=F("line__latest__passed"),
+        latest_manual=F("line__latest__needs_manual_grade"),
+        latest_at=F("line__submitted_at"),
+        attempts=Coalesce(F("line__attempts"), 0),
+        best_score=F("line__best_score"),
+        latest_percent=F("line__percent"),
+        status_rank=Coalesce(F("line__status_rank"), RANK_NOT_SUBMITTED),
     )
     if query:
         users = users.filter(
@@ -317,24 +270,51 @@ def gradebook_rows(
             | Q(email__icontains=query)
         )
     if status == NOT_SUBMITTED:
-        users = users.filter(latest_id__isnull=True)
+        users = users.filter(line__isnull=True)
     elif status == AWAITING_MANUAL:
-        users = users.filter(status_rank=_AWAITING_MANUAL_RANK)
+        users = users.filter(line__status_rank=RANK_MANUAL)
     elif status in Submission.Status.values:
-        users = users.filter(latest_status=status)
+        users = users.filter(line__status=status)
     return users.order_by(*_ordering(sort))
 
 
-def gradebook_page(
-    rows: QuerySet[User], *, number: str | int | None, per_page: int
-) -> tuple[Page, list[GradebookRow]]:
-    """One page of ``gradebook_rows`` in two queries (and the count).
+def gradebook_trainees(*, lab: Lab) -> int:
+    """How many trainees submitted ``lab`` (its unfiltered gradebook's rows)."""
+    return (
+        LabTally.objects.filter(lab=lab).values_list("trainees", flat=True).first() or 0
+    )
 
-    The page's trainees are chosen by the filters and sort keys alone; only they
-    then get their submission columns. Read in one query with an OFFSET, every
-    trainee before the page would get them too: ten subqueries each, 5,000
-    trainees' worth on page 100."""
-    page = Paginator(rows.values_list("pk", flat=True), per_page).get_page(number)
+
+class _CountedPaginator(Paginator):
+    """A paginator told its count (known without counting the rows)."""
+
+    def __init__(self, object_list, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._count = count
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+def gradebook_page(
+    rows: QuerySet[User],
+    *,
+    number: str | int | None,
+    per_page: int,
+    count: int | None = None,
+) -> tuple[Page, list[GradebookRow]]:
+    """One page of ``gradebook_rows`` in two queries (and the count, unless given:
+    ``gradebook_trainees`` for an unfiltered gradebook).
+
+    The page's trainees are chosen by the filters and sort keys alone, from an
+    index of ``LabTrainee``; only they then get their submission columns."""
+    ids_query = rows.values_list("pk", flat=True)
+    if count is None:
+        paginator = Paginator(ids_query, per_page)
+    else:
+        paginator = _CountedPaginator(ids_query, per_page, count=count)
+    page = paginator.get_page(number)
     ids = list(page.object_list)
     users = {user.pk: user for user in rows.filter(pk__in=ids)}
     return page, [gradebook_row(users[pk]) for pk in ids]
@@ -358,12 +338,10 @@ def gradebook_row(user: User) -> GradebookRow:
 
 
 def lab_regradable_count(*, lab: Lab) -> int:
-    """How many submissions "Regrade all" would queue (those not already waiting)."""
-    return (
-        Submission.objects.filter(lab=lab)
-        .exclude(status__in=[Submission.Status.QUEUED, Submission.Status.GRADING])
-        .count()
-    )
+    """How many submissions "Regrade all" would queue (those not already waiting),
+    from the lab's tally."""
+    tally = LabTally.objects.filter(lab=lab).first()
+    return tally.graded + tally.error if tally else 0
 
 
 # --- One submission -------------------------------------------------------------------

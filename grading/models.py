@@ -93,6 +93,83 @@ class Submission(models.Model):
         return float(self.score) * 100 / float(self.max_score)
 
 
+class LabTrainee(models.Model):
+    """One trainee's line in one lab's gradebook: their latest submission and the
+    counts of all their attempts.
+
+    Derived from ``Submission`` alone and rewritten by ``grading.tallies`` in the
+    transaction that writes one of the trainee's submissions of the lab, so the
+    gradebook reads, sorts and pages one indexed row per trainee instead of
+    choosing each trainee's latest attempt among all of them.
+    """
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_lines"
+    )
+    latest = models.ForeignKey(
+        Submission, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The user's display name (else username) in lower case, as the gradebook sorts.
+    sort_name = models.CharField(max_length=150)
+    # Of the latest submission: its state, the gradebook's rank of that state (the
+    # work still to do first), its score as a percentage and when it came.
+    status = models.CharField(max_length=8)
+    status_rank = models.PositiveSmallIntegerField()
+    percent = models.DecimalField(max_digits=9, decimal_places=4, null=True)
+    submitted_at = models.DateTimeField()
+    best_score = models.DecimalField(max_digits=7, decimal_places=2, null=True)
+    # All attempts, by state (``awaiting``: graded, needing a manual grade).
+    attempts = models.PositiveIntegerField(default=0)
+    queued = models.PositiveIntegerField(default=0)
+    grading = models.PositiveIntegerField(default=0)
+    graded = models.PositiveIntegerField(default=0)
+    error = models.PositiveIntegerField(default=0)
+    awaiting = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "user"], name="lab_trainee_unique")
+        ]
+        # One per ordering the gradebook pages by, so that a page is the first
+        # rows of an index scan, whatever the number of trainees. Migration 0006
+        # adds one more on PostgreSQL, for the score descending with trainees
+        # without a score last (SQLite takes no NULLS LAST in an index).
+        indexes = [
+            models.Index(fields=["lab", "sort_name", "user"], name="lab_trainee_name"),
+            models.Index(
+                fields=["lab", "status", "sort_name", "user"],
+                name="lab_trainee_status",
+            ),
+            models.Index(
+                fields=["lab", "status_rank", "sort_name", "user"],
+                name="lab_trainee_rank",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} · {self.lab_id}"
+
+
+class LabTally(models.Model):
+    """One lab's submissions counted by state (all attempts) and its trainees, kept
+    by ``grading.tallies`` with each ``LabTrainee`` change."""
+
+    lab = models.OneToOneField(
+        Lab, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    trainees = models.IntegerField(default=0)
+    queued = models.IntegerField(default=0)
+    grading = models.IntegerField(default=0)
+    graded = models.IntegerField(default=0)
+    error = models.IntegerField(default=0)
+    awaiting = models.IntegerField(default=0)
+    last_submitted_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.lab_id}: {self.trainees}"
+
+
 class CellGrade(models.Model):
     """The points one graded cell of a submission earned."""
 
@@ -133,4 +210,12 @@ class CellGrade(models.Model):
 from grading.credentials.models import Certificate, StatusList  # noqa: E402
 from grading.credentials.rules import CertificateRule  # noqa: E402
 
-__all__ = ["CellGrade", "Certificate", "CertificateRule", "StatusList", "Submission"]
+__all__ = [
+    "CellGrade",
+    "Certificate",
+    "CertificateRule",
+    "LabTally",
+    "LabTrainee",
+    "StatusList",
+    "Submission",
+]

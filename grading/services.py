@@ -34,6 +34,7 @@ from grading.notebooks import (
     notebook_check,
     notebook_mend,
 )
+from grading.tallies import lab_trainee_refresh
 from labs import hub
 from labs.models import Lab
 from lms.accounts.events import group_send_on_commit, user_notify_on_commit
@@ -341,6 +342,7 @@ def submission_claim(
             grader=f"{_me()}/{task_id}" if task_id else _me(),
             unsent=False,
         )
+        lab_trainee_refresh(lab_id=submission.lab_id, user_id=submission.user_id)
         reader_state_bump(user_ids=[submission.user_id])
         submission.refresh_from_db()
         _announce(submission)
@@ -419,9 +421,11 @@ def submission_autograde(
 
 def _release(submission: Submission) -> None:
     """Hand a claimed submission back to the queue (for the task's retry)."""
-    Submission.objects.filter(pk=submission.pk, grader=submission.grader).update(
-        status=Submission.Status.QUEUED, grader="", queued_at=timezone.now()
-    )
+    with transaction.atomic():
+        Submission.objects.filter(pk=submission.pk, grader=submission.grader).update(
+            status=Submission.Status.QUEUED, grader="", queued_at=timezone.now()
+        )
+        lab_trainee_refresh(lab_id=submission.lab_id, user_id=submission.user_id)
     reader_state_bump(user_ids=[submission.user_id])
 
 
@@ -669,6 +673,7 @@ def submissions_requeue_stuck() -> int:
     ).only(
         "pk",
         "user_id",
+        "lab_id",
         "status",
         "queued_at",
         "grading_started_at",
@@ -689,14 +694,19 @@ def submissions_requeue_stuck() -> int:
                 % {"n": submission.deliveries},
             )
             continue
-        taken = Submission.objects.filter(
-            pk=submission.pk,
-            status=submission.status,
-            queued_at=submission.queued_at,
-            grader=submission.grader,
-        ).update(
-            status=Submission.Status.QUEUED, grader="", queued_at=now, unsent=False
-        )
+        with transaction.atomic():
+            taken = Submission.objects.filter(
+                pk=submission.pk,
+                status=submission.status,
+                queued_at=submission.queued_at,
+                grader=submission.grader,
+            ).update(
+                status=Submission.Status.QUEUED, grader="", queued_at=now, unsent=False
+            )
+            if taken:
+                lab_trainee_refresh(
+                    lab_id=submission.lab_id, user_id=submission.user_id
+                )
         if not taken:  # another sweeper, or a worker, got there first
             continue
         reader_state_bump(user_ids=[submission.user_id])

@@ -209,8 +209,12 @@ def _sort_columns(request: HttpRequest, sort: str) -> dict[str, dict]:
 def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
     lab = _lab(request, slug)
     form, found = _filtered(request, lab)
+    filtered = any([found["query"], found["programme"], found["status"]])
     page, rows = gradebook.gradebook_page(
-        found["rows"], number=request.GET.get("page"), per_page=PER_PAGE
+        found["rows"],
+        number=request.GET.get("page"),
+        per_page=PER_PAGE,
+        count=None if filtered else gradebook.gradebook_trainees(lab=lab),
     )
     return render(
         request,
@@ -221,7 +225,7 @@ def gradebook_lab(request: HttpRequest, slug: str) -> HttpResponse:
             "rows": rows,
             "page_obj": page,
             "columns": _sort_columns(request, found["sort"]),
-            "filtered": any([found["query"], found["programme"], found["status"]]),
+            "filtered": filtered,
             "page_query": _query_string(request),
             "live_labels": _live_labels(),
             "regradable": gradebook.lab_regradable_count(lab=lab),

@@ -30,3 +30,6 @@ READYZ_CHECK_HUB = False  # the labs tests check it against their own real hub
 # Isolation: a page cached by one request of a test would hide the direct database
 # changes that test makes next; tests/lms/test_pagecache.py turns it on.
 PAGE_CACHE_SECONDS = 0
+# A PostgreSQL run may name its test database (Django's default: test_<NAME>).
+if os.environ.get("DATABASE_TEST_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}  # noqa: F405

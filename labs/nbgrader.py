@@ -8,6 +8,7 @@ processes (the web server or a Celery worker), not per request.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -29,6 +30,19 @@ class NbgraderError(Exception):
     """nbgrader failed; the message says which step and why."""
 
 
+def _gradebook_version_once() -> None:
+    """nbgrader runs ``alembic heads`` each time it creates a gradebook (every
+    generate_assignment in a new course directory): a new Python process that
+    imports nbgrader, about 3 s of CPU here, for an answer fixed by the installed
+    nbgrader. This process asks once and reuses the answer."""
+    import nbgrader.api
+
+    if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
+        nbgrader.api.get_alembic_version = functools.cache(
+            nbgrader.api.get_alembic_version
+        )
+
+
 def _api(root: Path, *, cell_timeout: int = 30, extra: dict | None = None):
     """nbgrader's API on course directory ``root``; ``extra``: more traitlets config
     (section → values), e.g. the grading sandbox's executor."""
@@ -36,6 +50,7 @@ def _api(root: Path, *, cell_timeout: int = 30, extra: dict | None = None):
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    _gradebook_version_once()
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 

@@ -31,9 +31,10 @@ def hub():
     yield from start_hub()
 
 
-def start_hub(**extra_env: str):
-    """Run the project's hub config on free ports; a generator yielding its facts."""
-    running = HubProcess(**extra_env)
+def start_hub(config: str = "", **extra_env: str):
+    """Run the project's hub config on free ports; a generator yielding its facts.
+    ``config``: lines of hub config to apply after the project's."""
+    running = HubProcess(config=config, **extra_env)
     running.start()
     yield running.facts
     running.stop()
@@ -43,8 +44,15 @@ class HubProcess:
     """The project's hub on free ports and a temporary state folder, which a test
     may kill and start again on the same state (``kill``, ``start``)."""
 
-    def __init__(self, **extra_env: str) -> None:
+    def __init__(self, *, config: str = "", **extra_env: str) -> None:
         self.state = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))  # noqa: S108
+        self.config = ROOT / "labs" / "jupyterhub_config.py"
+        if config:  # the project's config, then these lines
+            self.config = self.state / "jupyterhub_config.py"
+            self.config.write_text(
+                f"load_subconfig({str(ROOT / 'labs' / 'jupyterhub_config.py')!r})\n"
+                + config
+            )
         self.url = f"http://127.0.0.1:{free_port()}"
         self.token = secrets.token_hex(24)
         self.env = {
@@ -77,7 +85,7 @@ class HubProcess:
                 [
                     str(Path(sys.executable).parent / "jupyterhub"),
                     "-f",
-                    str(ROOT / "labs" / "jupyterhub_config.py"),
+                    str(self.config),
                 ],
                 cwd=self.state,
                 env=self.env,

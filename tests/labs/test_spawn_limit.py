@@ -1,6 +1,7 @@
 """The hub's concurrent-spawn limit (429) becomes a clear message with a retry."""
 
 import random
+import sys
 import threading
 import time
 
@@ -54,8 +55,11 @@ def test_spawn_limit_is_a_retry_message_not_an_error_page(
 
 @pytest.fixture(scope="module")
 def slow_hub():
-    """A hub that gives a server one second to start: every spawn is too slow."""
-    yield from start_hub(HUB_SPAWN_TIMEOUT="1")
+    """A hub that gives a server one second to start, and servers that never
+    answer: every spawn is too slow (a trainee's real server can now be ready
+    within the second on a quiet machine)."""
+    never = [sys.executable, "-c", "import time; time.sleep(600)"]
+    yield from start_hub(f"c.Spawner.cmd = {never!r}\n", HUB_SPAWN_TIMEOUT="1")
 
 
 def test_a_spawn_that_fails_or_is_too_slow_is_explained(

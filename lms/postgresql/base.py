@@ -26,9 +26,8 @@ from psycopg import IsolationLevel
 from psycopg_pool import PoolTimeout
 
 # How long a request waits for the pool in one turn before it looks at whether
-# PostgreSQL is down; and how long a failed probe stands for all requests.
+# PostgreSQL is down.
 TURN = 1.0
-PROBE_HOLD = 0.5
 
 
 class _Health:
@@ -52,10 +51,6 @@ class _Health:
     @property
     def down(self) -> bool:
         return self.failed_at is not None
-
-    def recently_failed(self) -> bool:
-        at = self.failed_at
-        return at is not None and time.monotonic() - at < PROBE_HOLD
 
 
 HEALTH = _Health()
@@ -109,9 +104,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return connection
 
     def _probe(self, conn_params) -> None:
-        """Connect once directly; raise if PostgreSQL still does not answer."""
-        if HEALTH.recently_failed():
-            raise psycopg.OperationalError(f"PostgreSQL is unreachable: {HEALTH.error}")
+        """Connect once directly; raise if PostgreSQL still does not answer. Every
+        request probes while it is down (refused at once when it is stopped): one
+        that gave up on an earlier failure could answer 503 just after PostgreSQL
+        came back, while the pool's own retry still waits for its turn."""
         params = {
             **conn_params,
             "connect_timeout": conn_params.get("connect_timeout", 5),

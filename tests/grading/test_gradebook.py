@@ -19,9 +19,9 @@ from django.utils import timezone, translation
 from courses.models import Enrolment
 from grading import gradebook, views_instructor
 from grading.models import Submission
-from grading.tallies import lab_trainee_refresh
 from tests.courses.helpers import lab_opened_by, teacher_of
 from tests.factories import UserFactory
+from tests.grading.helpers import submission_stored
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,42 +38,6 @@ def _url(name: str, *args) -> str:
         return reverse(f"grading:{name}", args=args)
 
 
-def _stored(
-    user,
-    lab,
-    *,
-    attempt=1,
-    status="graded",
-    score=None,
-    max_score="5",
-    passed=None,
-    manual=False,
-    at=None,
-) -> Submission:
-    """A submission row as grading leaves it (no notebook file behind it: these
-    tests only read rows)."""
-    submission = Submission.objects.create(
-        user=user,
-        lab=lab,
-        attempt=attempt,
-        notebook=f"submissions/test-{user.pk}-{attempt}.ipynb",
-        sha256="0" * 64,
-        size=1,
-        source=Submission.Source.UPLOAD,
-        lab_version=1,
-        status=status,
-        score=None if score is None else Decimal(score),
-        max_score=None if score is None else Decimal(max_score),
-        passed=passed,
-        needs_manual_grade=manual,
-    )
-    if at is not None:
-        # An update() sends no signal: the gradebook's line follows by hand.
-        Submission.objects.filter(pk=submission.pk).update(created_at=at)
-        lab_trainee_refresh(lab_id=lab.pk, user_id=user.pk)
-    return submission
-
-
 def _csv_rows(response) -> list[dict]:
     assert isinstance(response, StreamingHttpResponse)
     text = b"".join(response.streaming_content).decode()
@@ -88,7 +52,7 @@ def class_of_three(grading_lab, trainee, other_trainee):
     trainee.save()
     other_trainee.save()
     cy = UserFactory(role="trainee", display_name="Cy")
-    _stored(
+    submission_stored(
         trainee,
         grading_lab,
         attempt=1,
@@ -96,7 +60,7 @@ def class_of_three(grading_lab, trainee, other_trainee):
         passed=False,
         at=now - timedelta(hours=3),
     )
-    _stored(
+    submission_stored(
         trainee,
         grading_lab,
         attempt=2,
@@ -104,8 +68,10 @@ def class_of_three(grading_lab, trainee, other_trainee):
         passed=True,
         at=now - timedelta(hours=2),
     )
-    _stored(other_trainee, grading_lab, status="error", at=now - timedelta(hours=1))
-    _stored(cy, grading_lab, status="queued", at=now)
+    submission_stored(
+        other_trainee, grading_lab, status="error", at=now - timedelta(hours=1)
+    )
+    submission_stored(cy, grading_lab, status="queued", at=now)
     return {"ann": trainee, "bob": other_trainee, "cy": cy}
 
 
@@ -149,7 +115,7 @@ def test_instructors_and_superusers_get_in(
 
 def test_a_trainee_cannot_regrade_a_lab(client, grading_lab, trainee, queued):
     """POST "Regrade all" as a trainee is refused and queues nothing."""
-    _stored(trainee, grading_lab, score="4", passed=True)
+    submission_stored(trainee, grading_lab, score="4", passed=True)
     client.force_login(trainee)
 
     response = client.post(_url("gradebook_regrade", grading_lab.slug))
@@ -166,7 +132,7 @@ def test_index_counts_each_labs_submissions_and_the_queue(
 ):
     """The index lists each lab with its submissions by status and those awaiting
     manual grading; the queue shows waiting, stuck and errored submissions."""
-    _stored(UserFactory(), grading_lab, score="4", manual=True)
+    submission_stored(UserFactory(), grading_lab, score="4", manual=True)
     stale = timezone.now() - timedelta(seconds=settings.GRADING_STUCK_AFTER + 60)
     Submission.objects.filter(status="queued").update(queued_at=stale)
     client.force_login(instructor)
@@ -197,8 +163,8 @@ def test_index_lists_the_labs_in_pages(
     for slug in ("a-lab", "b-lab", "z-lab"):
         lab = Lab.objects.create(slug=slug, title=slug, notebook="x.ipynb", points=5)
         lab_opened_by(programme=programme, slug=slug)
-        _stored(UserFactory(), lab, score="4")
-    _stored(UserFactory(), grading_lab, status="error")
+        submission_stored(UserFactory(), lab, score="4")
+    submission_stored(UserFactory(), grading_lab, status="error")
     client.force_login(instructor)
     url = _url("gradebook_index")
 
@@ -316,7 +282,7 @@ def test_columns_sort(client, instructor, class_of_three, grading_lab, sort, exp
 def test_score_sorts_by_percentage_highest_first(client, instructor, grading_lab):
     """Sorting by -score puts the highest percentage first."""
     for name, score in [("Low", "1"), ("High", "5"), ("Mid", "3")]:
-        _stored(UserFactory(display_name=name), grading_lab, score=score)
+        submission_stored(UserFactory(display_name=name), grading_lab, score=score)
     client.force_login(instructor)
 
     response = client.get(_url("gradebook_lab", grading_lab.slug), {"sort": "-score"})
@@ -344,8 +310,8 @@ def test_filters_by_status_and_name(client, instructor, class_of_three, grading_
 def test_awaiting_manual_filter(client, instructor, grading_lab, trainee):
     """ "Awaiting manual grading" lists trainees whose latest graded submission has
     a cell left for an instructor."""
-    _stored(trainee, grading_lab, score="4", manual=True)
-    _stored(UserFactory(), grading_lab, score="5", passed=True)
+    submission_stored(trainee, grading_lab, score="4", manual=True)
+    submission_stored(UserFactory(), grading_lab, score="5", passed=True)
     client.force_login(instructor)
 
     response = client.get(_url("gradebook_lab", grading_lab.slug), {"status": "manual"})
@@ -392,7 +358,7 @@ def test_pages_keep_the_filters(client, instructor, grading_lab, monkeypatch):
     """Rows are paginated and the page links keep the filter and sort."""
     monkeypatch.setattr(views_instructor, "PER_PAGE", 2)
     for index in range(5):
-        _stored(UserFactory(display_name=f"T{index}"), grading_lab, score="3")
+        submission_stored(UserFactory(display_name=f"T{index}"), grading_lab, score="3")
     client.force_login(instructor)
     url = _url("gradebook_lab", grading_lab.slug)
 
@@ -519,7 +485,7 @@ def test_csv_of_a_cohort_marks_who_has_not_submitted(
 
 def test_csv_defuses_formulas_in_names(client, instructor, grading_lab):
     """A display name that a spreadsheet would run as a formula is quoted."""
-    _stored(UserFactory(display_name="=HYPERLINK(1)"), grading_lab, score="1")
+    submission_stored(UserFactory(display_name="=HYPERLINK(1)"), grading_lab, score="1")
     client.force_login(instructor)
 
     rows = _csv_rows(client.get(_url("gradebook_csv", grading_lab.slug)))
@@ -574,7 +540,7 @@ def test_gradebook_rows_reads_a_page_in_a_fixed_number_of_queries(
 ):
     """However many trainees, one page of rows is one query."""
     for index in range(12):
-        _stored(UserFactory(display_name=f"T{index}"), grading_lab, score="3")
+        submission_stored(UserFactory(display_name=f"T{index}"), grading_lab, score="3")
 
     with django_assert_num_queries(1):
         rows = [
@@ -602,7 +568,9 @@ def _class_grows(lab, *, trainees: int, attempts: int) -> None:
     for index in range(trainees):
         user = UserFactory(role="trainee", display_name=f"Grown {index}")
         for attempt in range(1, attempts + 1):
-            submission = _stored(user, lab, attempt=attempt, score="3", manual=True)
+            submission = submission_stored(
+                user, lab, attempt=attempt, score="3", manual=True
+            )
             CellGrade.objects.bulk_create(
                 CellGrade(
                     submission=submission,
@@ -665,7 +633,7 @@ def test_gradebook_pages_cost_the_same_queries_with_more_submissions(
 def test_admin_lists_submissions_read_only(admin_client, grading_lab, trainee):
     """The Django admin lists submissions and shows one without an add button or
     editable fields."""
-    submission = _stored(trainee, grading_lab, score="3")
+    submission = submission_stored(trainee, grading_lab, score="3")
 
     listing = admin_client.get("/django-admin/grading/submission/")
     change = admin_client.get(
@@ -701,7 +669,7 @@ def test_the_index_lists_only_the_labs_taught(client, grading_lab, programme):
     it."""
     from courses.models import ProgrammePage
 
-    submission = _stored(UserFactory(), grading_lab, score="4")
+    submission = submission_stored(UserFactory(), grading_lab, score="4")
     elsewhere = (
         ProgrammePage.objects.filter(locale=programme.locale)
         .exclude(pk=programme.pk)

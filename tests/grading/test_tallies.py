@@ -10,6 +10,7 @@ import pytest
 from grading import services, tallies
 from grading.models import LabTally, LabTrainee, Submission
 from tests.factories import UserFactory
+from tests.grading.helpers import submission_stored
 
 pytestmark = pytest.mark.django_db
 
@@ -35,23 +36,6 @@ def _kept_equals_rebuilt() -> tuple[list, list]:
     return kept
 
 
-def _stored(user, lab, *, attempt, status="graded", score=None, manual=False):
-    return Submission.objects.create(
-        user=user,
-        lab=lab,
-        attempt=attempt,
-        notebook=f"submissions/test-{user.pk}-{attempt}.ipynb",
-        sha256="0" * 64,
-        size=1,
-        source=Submission.Source.UPLOAD,
-        lab_version=1,
-        status=status,
-        score=None if score is None else Decimal(score),
-        max_score=None if score is None else Decimal(5),
-        needs_manual_grade=manual,
-    )
-
-
 def _line(user, lab) -> LabTrainee:
     return LabTrainee.objects.get(user=user, lab=lab)
 
@@ -59,8 +43,8 @@ def _line(user, lab) -> LabTrainee:
 def test_a_line_follows_each_attempt_and_its_grading(grading_lab, trainee):
     """The line shows the latest attempt, the best graded score and the counts of
     all attempts by state; the lab's tally counts every attempt and trainee."""
-    first = _stored(trainee, grading_lab, attempt=1, score="4")
-    second = _stored(trainee, grading_lab, attempt=2, status="queued")
+    first = submission_stored(trainee, grading_lab, attempt=1, score="4")
+    second = submission_stored(trainee, grading_lab, attempt=2, status="queued")
 
     line = _line(trainee, grading_lab)
     assert (line.latest_id, line.status, line.attempts) == (second.pk, "queued", 2)
@@ -85,8 +69,8 @@ def test_a_line_follows_each_attempt_and_its_grading(grading_lab, trainee):
 def test_lines_follow_the_services_writes(grading_lab, trainee, other_trainee, queued):
     """A claim, a release, a failure, a regrade and the sweeper's requeue (the
     services' update() calls, which send no signal) all leave the lines right."""
-    one = _stored(trainee, grading_lab, attempt=1, status="queued")
-    _stored(other_trainee, grading_lab, attempt=1, score="5")
+    one = submission_stored(trainee, grading_lab, attempt=1, status="queued")
+    submission_stored(other_trainee, grading_lab, attempt=1, score="5")
 
     claimed = services.submission_claim(submission_id=one.pk)
     assert claimed is not None
@@ -118,8 +102,8 @@ def test_lines_follow_the_services_writes(grading_lab, trainee, other_trainee, q
 def test_deleting_attempts_falls_back_then_removes_the_line(grading_lab, trainee):
     """Deleting the latest attempt shows the one before; deleting the last one
     removes the line and the trainee from the lab's tally."""
-    first = _stored(trainee, grading_lab, attempt=1, score="3")
-    second = _stored(trainee, grading_lab, attempt=2, status="error")
+    first = submission_stored(trainee, grading_lab, attempt=1, score="3")
+    second = submission_stored(trainee, grading_lab, attempt=2, status="error")
 
     second.delete()
     line = _line(trainee, grading_lab)
@@ -140,7 +124,7 @@ def test_deleting_attempts_falls_back_then_removes_the_line(grading_lab, trainee
 def test_a_new_name_reaches_the_lines(grading_lab):
     """The gradebook sorts by the trainee's current name."""
     user = UserFactory(display_name="Zed")
-    _stored(user, grading_lab, attempt=1, score="1")
+    submission_stored(user, grading_lab, attempt=1, score="1")
     assert _line(user, grading_lab).sort_name == "zed"
 
     user.display_name = "Abe"
@@ -159,7 +143,7 @@ def test_the_rebuild_restores_lines_of_bulk_loaded_submissions(grading_lab):
     users = [UserFactory(display_name=f"T{n}") for n in range(3)]
     for user in users:
         for attempt in (1, 2):
-            _stored(user, grading_lab, attempt=attempt, score=str(attempt))
+            submission_stored(user, grading_lab, attempt=attempt, score=str(attempt))
     kept = _state()
     LabTrainee.objects.all().delete()
     LabTally.objects.all().delete()

@@ -10,7 +10,7 @@ For the static file (WhiteNoise), the anonymous lesson and ``graduate``'s lesson
 (each answered from the page cache after a few warming requests) it prints the
 cache commands and database queries of one request, and the mean time of
 ``--requests`` sequential requests through Django's WSGI handler and through its
-ASGI handler (no server, no network: the ASGI figure includes the hops between
+ASGI entry point (no server, no network: the ASGI figure includes the hops between
 the event loop and the thread that runs the sync middleware). ``--profile``
 prints cProfile's cumulative listing of that variant through the WSGI handler
 (cProfile sees one thread only, so not through ASGI).
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import Client
 
     from lms.accounts.models import User
-    from lms.asgi import django_asgi_app
+    from lms.asgi import http_app
 
     commands: Counter[str] = Counter()
     execute = redis.client.Redis.execute_command
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         async def send(message):
             pass
 
-        await django_asgi_app(scope, receive, send)
+        await http_app(scope, receive, send)
 
     async def asgi_run(path: str, cookie: str) -> None:
         for _ in range(args.requests):

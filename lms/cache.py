@@ -13,6 +13,7 @@ settings) bound the first.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -27,25 +28,46 @@ RETRY_SECONDS = 1.0
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
-    """Django's client, keeping one redis-py client per connection pool.
+    """Django's client, with one connection pool and one redis-py client per
+    server for the whole process.
 
-    Django makes a new ``redis.Redis`` on every cache call, and redis-py builds its
-    table of response callbacks (~170 entries) each time: ~0.1-0.3 ms a call here,
-    more than the round trip to a local Redis, paid by every page cache hit. A
-    redis-py client is safe to share between threads: each command takes its own
-    connection from the pool.
+    Django keeps a cache object per thread *and per context* (``caches`` is an
+    asgiref ``Local``), and each request runs in a context of its own, under ASGI
+    and under a WSGI bridge alike: every request got a new cache object, so a new
+    connection pool, so new Redis connections, each connecting, saying HELLO and
+    reading redis-py's version from the installed package metadata (several ms of
+    CPU a request under load). It also makes a new ``redis.Redis`` on every call
+    (~0.1-0.3 ms building its response callbacks). redis-py's pool and client are
+    safe to share between threads (each command takes a connection of its own), and
+    the pool starts afresh in a forked child.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients = {}
+    _shared: dict[tuple, tuple] = {}
+    _shared_lock = threading.Lock()
+
+    def _shared_pool(self, write):
+        server = self._servers[self._get_connection_pool_index(write)]
+        key = (
+            server,
+            tuple(sorted((k, repr(v)) for k, v in self._pool_options.items())),
+        )
+        found = self._shared.get(key)
+        if found is None:
+            with self._shared_lock:
+                found = self._shared.get(key)
+                if found is None:
+                    pool = self._pool_class.from_url(server, **self._pool_options)
+                    found = self._shared[key] = (
+                        pool,
+                        self._client(connection_pool=pool),
+                    )
+        return found
+
+    def _get_connection_pool(self, write):
+        return self._shared_pool(write)[0]
 
     def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self._clients.get(id(pool))
-        if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
-        return client
+        return self._shared_pool(write)[1]
 
 
 class ResilientRedisCache(RedisCache):

@@ -109,6 +109,9 @@ ASGI_APPLICATION = "lms.asgi.application"
 # uvicorn processes serving the site on one port (`manage.py runplatform`): about
 # one per core; containers run one each and scale by replicas instead.
 WEB_WORKERS = env.int("WEB_WORKERS", default=1)
+# Threads per web process running HTTP requests (lms/http.py); requests beyond them
+# wait on the process's event loop. Each holds at most one database connection.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -138,15 +141,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
 elif env.bool("WEB_PROCESS", default=False) and env.int(
-    "DATABASE_POOL_SIZE", default=8
+    "DATABASE_POOL_SIZE", default=WEB_THREADS
 ):
-    # The web server (lms/asgi.py sets WEB_PROCESS): under ASGI every request runs
-    # in a thread of its own, and a persistent connection stays with its thread, so
-    # connections would grow with concurrent requests until PostgreSQL refuses more
-    # ("too many clients"). Requests take one from a pool of at most
-    # DATABASE_POOL_SIZE per process instead (0 turns it off), waiting up to
-    # DATABASE_POOL_TIMEOUT seconds for one when all are busy. While PostgreSQL is
-    # down they do not wait: lms/postgresql answers at once, and the site says 503.
+    # The web server (lms/asgi.py sets WEB_PROCESS): its WEB_THREADS threads take
+    # connections from a pool of at most DATABASE_POOL_SIZE per process (as many as
+    # threads unless set; 0 turns it off: a persistent connection per thread),
+    # waiting up to DATABASE_POOL_TIMEOUT seconds for one when all are busy. While
+    # PostgreSQL is down they do not wait: lms/postgresql answers at once (503).
     DATABASES["default"]["ENGINE"] = "lms.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them
     # Django then has the pool check a connection before handing it out: one that
@@ -154,7 +155,7 @@ elif env.bool("WEB_PROCESS", default=False) and env.int(
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+        "max_size": env.int("DATABASE_POOL_SIZE", default=WEB_THREADS),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
         "max_idle": 300,
     }

@@ -2,9 +2,11 @@
 verification API. Issued credentials are verified here by PyJWT, a different JOSE
 library from the one that signs them, with the key the JWKS publishes."""
 
+import asyncio
 import json
 
 import jwt as pyjwt
+import pytest
 from jwt.algorithms import OKPAlgorithm
 
 from grading.credentials import keys, services
@@ -126,3 +128,51 @@ def test_api_verify_reports_revoked(client, certificate, instructor):
     ).json()
     assert answer["status"] == "revoked"
     assert [c for c in answer["checks"] if c["name"] == "status"][0]["passed"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_verify_reads_a_body_sent_in_chunks(certificate):
+    """Through the site's entry point (lms.asgi, as uvicorn calls it), the
+    credential in chunks with no Content-Length, as a streaming client sends it:
+    verified, not read as an empty body (Django's WSGI handler reads a body
+    without a length as empty; lms.http gives it its length)."""
+    from lms.asgi import application
+
+    jwt = certificate.jwt.encode()
+    half = len(jwt) // 2
+    messages = [
+        {"type": "http.request", "body": jwt[:half], "more_body": True},
+        {"type": "http.request", "body": jwt[half:], "more_body": False},
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/verify",
+        "raw_path": b"/api/v1/verify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/vc+jwt"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(application(scope, receive, send))
+    assert sent[0]["status"] == 200
+    answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert answer["verified"] is True and answer["status"] == "valid"

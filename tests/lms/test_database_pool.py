@@ -1,9 +1,10 @@
 """On PostgreSQL the web process shares a bounded pool of connections.
 
-Under ASGI each request runs its sync code in a thread of its own; with persistent
-connections each such thread kept its own, and under load PostgreSQL refused more
-("too many clients", bench/load.py). The web entry point (lms/asgi.py) now takes
-connections from a pool of ``DATABASE_POOL_SIZE`` (8 unless set; 0 turns it off),
+Under Django's ASGI handler each request ran its sync code in a thread of its own;
+with persistent connections each such thread kept its own, and under load PostgreSQL
+refused more ("too many clients", bench/load.py). The web entry point (lms/asgi.py)
+takes connections from a pool of ``DATABASE_POOL_SIZE`` (``WEB_THREADS``, 8, unless
+set; 0 turns it off),
 through lms/postgresql, which answers at once while PostgreSQL is down instead of
 waiting out the pool's timeout. Each check runs in a fresh
 process, as the server does, with threads standing in for concurrent requests.

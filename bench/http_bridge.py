@@ -17,6 +17,7 @@ and the server's CPU per request (psutil). Variants, in turn in each round:
 - ``bridge``: the site's entry point, ``lms.asgi:application`` (HTTP through
   Django's WSGI handler on ``WEB_THREADS`` threads, ``lms.http``).
 
+Both variants share everything else (one Redis pool per process, ``lms/cache.py``).
 Kinds: ``/healthz``; a static file; ``POST /api/v1/verify`` with an issued
 credential; ``/verify/<id>``; a cached lesson signed in as ``graduate``; the
 programme page. The verification rate limit is lifted for the run. Results:

@@ -130,6 +130,7 @@ def test_api_verify_reports_revoked(client, certificate, instructor):
     assert [c for c in answer["checks"] if c["name"] == "status"][0]["passed"] is False
 
 
+@pytest.mark.late  # a transactional test empties the database
 @pytest.mark.django_db(transaction=True)
 def test_api_verify_reads_a_body_sent_in_chunks(certificate):
     """Through the site's entry point (lms.asgi, as uvicorn calls it), the

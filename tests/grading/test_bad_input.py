@@ -150,10 +150,14 @@ def test_an_infinite_loop_is_stopped_at_the_cell_time_limit(
 
 
 def test_a_loop_after_a_correct_function_still_lets_its_tests_pass(
-    grading_lab, trainee, queued
+    grading_lab, trainee, queued, settings
 ):
     """The function is defined before the loop starts, so its tests pass; the note
-    says the cell was stopped."""
+    says the cell was stopped. (A cell's time counts from its request, so on a
+    machine too busy for the kernel to reach the ``def`` within 2 s the interrupt
+    came first and the test failed; 6 s leaves room.)"""
+    settings.GRADING_CELL_TIMEOUT = 6
+    settings.GRADING_JOB_TIMEOUT = 30
     graded = grade(
         grading_lab, trainee, {**RIGHT, "double": DOUBLE + "\nwhile True:\n    pass"}
     )
@@ -190,8 +194,13 @@ def test_a_memory_bomb_fails_and_leaves_the_worker_unharmed(
     grading_lab, trainee, queued, settings, jobs
 ):
     """Allocating without end: the kernel hits the memory limit (killed, or a
-    MemoryError); nothing passes after it; the worker's memory barely moves."""
+    MemoryError); nothing passes after it; the worker's memory barely moves. The
+    memory limit must end the cell, not its clock: stopped by the time limit it is a
+    loop after a correct function, whose tests pass (as the test above); on a busy
+    machine 512 MB took longer than 2 s and the bomb scored full marks."""
     settings.GRADING_MEMORY_MB = 512
+    settings.GRADING_CELL_TIMEOUT = 30
+    settings.GRADING_JOB_TIMEOUT = 60
     before = psutil.Process().memory_info().rss
     bomb = "blocks = []\nwhile True:\n    blocks.append(bytearray(2**24))"
     graded = grade(grading_lab, trainee, {**RIGHT, "double": DOUBLE + "\n" + bomb})

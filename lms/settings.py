@@ -112,6 +112,10 @@ WEB_WORKERS = env.int("WEB_WORKERS", default=1)
 # Threads per web process running HTTP requests (lms/http.py); requests beyond them
 # wait on the process's event loop. Each holds at most one database connection.
 WEB_THREADS = env.int("WEB_THREADS", default=8)
+if WEB_THREADS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEB_THREADS must be 1 or more, not {WEB_THREADS}")
 WSGI_APPLICATION = None
 
 TEMPLATES = [

@@ -91,6 +91,15 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 @pytest.mark.engine_free  # settings read by a fresh process
+def test_web_threads_below_one_is_refused_by_name():
+    """WEB_THREADS=0 would fail deep in the web server's start (a pool of no
+    threads); the settings refuse it, naming the variable."""
+    result = _manage("check", env={"WEB_THREADS": "0"})
+    assert result.returncode != 0
+    assert "WEB_THREADS must be 1 or more, not 0" in result.stderr
+
+
+@pytest.mark.engine_free  # settings read by a fresh process
 def test_development_generates_its_secret_key_under_var(tmp_path):
     """Without SECRET_KEY, development writes one into var/ and reuses it."""
     env = {"VAR_DIR": str(tmp_path), "DEBUG": "true"}

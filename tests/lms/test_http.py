@@ -16,7 +16,8 @@ import time
 from lms.http import MEMORY_BYTES, BufferedWSGI
 
 
-def _scope(method="POST", path="/", headers=()):
+def http_scope(method="POST", path="/", headers=(), *, host="127.0.0.1"):
+    """An HTTP scope as a server gives one."""
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -27,13 +28,13 @@ def _scope(method="POST", path="/", headers=()):
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "headers": [(b"host", host.encode()), *headers],
         "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
+        "server": (host, 80),
     }
 
 
-async def _call(app, scope, chunks, *, disconnect_after=None):
+async def http_call(app, scope, chunks, *, disconnect_after=None):
     """Send ``chunks`` as the body (then, if asked, a disconnect instead of the
     rest); return (status, headers, body) or None when nothing was answered."""
     messages = [
@@ -84,8 +85,8 @@ def _echo(environ, start_response):
 def test_a_body_sent_in_chunks_without_a_length_reaches_the_application_whole():
     app = BufferedWSGI(_echo, threads=2)
     chunks = [b"first-", b"second-", b"third"]
-    scope = _scope(headers=[(b"transfer-encoding", b"chunked")])
-    status, _headers, body = asyncio.run(_call(app, scope, chunks))
+    scope = http_scope(headers=[(b"transfer-encoding", b"chunked")])
+    status, _headers, body = asyncio.run(http_call(app, scope, chunks))
     assert status == 200
     seen = json.loads(body)
     assert seen["length"] == seen["read"] == len(b"first-second-third")
@@ -98,8 +99,8 @@ def test_a_body_larger_than_memory_is_read_whole_and_in_order():
     size = MEMORY_BYTES * 3 + 17  # spooled to a file
     payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     chunks = [payload[i : i + 65536] for i in range(0, len(payload), 65536)]
-    scope = _scope(headers=[(b"content-length", str(len(payload)).encode())])
-    status, _headers, body = asyncio.run(_call(app, scope, chunks))
+    scope = http_scope(headers=[(b"content-length", str(len(payload)).encode())])
+    status, _headers, body = asyncio.run(http_call(app, scope, chunks))
     assert status == 200
     seen = json.loads(body)
     assert seen["length"] == seen["read"] == len(payload)
@@ -116,8 +117,10 @@ def test_a_client_gone_before_its_body_was_whole_takes_no_thread():
         return [b""]
 
     app = BufferedWSGI(app_wsgi, threads=1)
-    scope = _scope(headers=[(b"content-length", b"100")])
-    answer = asyncio.run(_call(app, scope, [b"a" * 10, b"b" * 90], disconnect_after=1))
+    scope = http_scope(headers=[(b"content-length", b"100")])
+    answer = asyncio.run(
+        http_call(app, scope, [b"a" * 10, b"b" * 90], disconnect_after=1)
+    )
     assert answer is None
     assert called == []
 
@@ -141,7 +144,7 @@ def test_requests_run_on_at_most_the_given_threads_and_all_are_answered():
 
     async def all_at_once():
         return await asyncio.gather(
-            *(_call(app, _scope(method="GET"), [b""]) for _ in range(12))
+            *(http_call(app, http_scope(method="GET"), [b""]) for _ in range(12))
         )
 
     answers = asyncio.run(all_at_once())

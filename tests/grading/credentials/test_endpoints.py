@@ -10,6 +10,7 @@ import pytest
 from jwt.algorithms import OKPAlgorithm
 
 from grading.credentials import keys, services
+from tests.lms.test_http import http_call, http_scope
 
 
 def _published_key(client, kid):
@@ -141,39 +142,15 @@ def test_api_verify_reads_a_body_sent_in_chunks(certificate):
 
     jwt = certificate.jwt.encode()
     half = len(jwt) // 2
-    messages = [
-        {"type": "http.request", "body": jwt[:half], "more_body": True},
-        {"type": "http.request", "body": jwt[half:], "more_body": False},
-    ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/verify",
-        "raw_path": b"/api/v1/verify",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/vc+jwt"),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    sent = []
-
-    async def receive():
-        if messages:
-            return messages.pop(0)
-        await asyncio.sleep(3600)
-
-    async def send(message):
-        sent.append(message)
-
-    asyncio.run(application(scope, receive, send))
-    assert sent[0]["status"] == 200
-    answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    scope = http_scope(
+        "POST",
+        "/api/v1/verify",
+        [(b"content-type", b"application/vc+jwt"), (b"transfer-encoding", b"chunked")],
+        host="testserver",
+    )
+    status, _headers, body = asyncio.run(
+        http_call(application, scope, [jwt[:half], jwt[half:]])
+    )
+    assert status == 200
+    answer = json.loads(body)
     assert answer["verified"] is True and answer["status"] == "valid"

@@ -69,8 +69,9 @@ def free_port() -> int:
 class Hub:
     """A real JupyterHub started as tests/labs/conftest.py's ``hub`` fixture does."""
 
-    def __init__(self, *, spawn_limit: int = 20) -> None:
+    def __init__(self, *, spawn_limit: int = 20, fork_server: bool = True) -> None:
         self.spawn_limit = spawn_limit
+        self.fork_server = fork_server
         self.state = Path(tempfile.mkdtemp(prefix="bench-hub-", dir="/tmp"))  # noqa: S108
         self.url = f"http://127.0.0.1:{free_port()}"
         self.api = f"{self.url}/hub/api"
@@ -94,6 +95,8 @@ class Hub:
             "HUB_SPAWN_TIMEOUT": "90",
             # As settings.HUB_CONCURRENT_SPAWN_LIMIT (20 unless set) passes it on.
             "HUB_CONCURRENT_SPAWN_LIMIT": str(self.spawn_limit),
+            # As settings.HUB_FORK_SERVER passes it on (labs/forkserver.py).
+            "HUB_FORK_SERVER": "1" if self.fork_server else "0",
         }
         self._log = (self.state / "hub.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603
@@ -361,46 +364,87 @@ def spread(samples: list[float]) -> dict[str, Any]:
 MB = 1024 * 1024
 
 
-def hub_memory(hub: Hub) -> dict[str, Any]:
-    """RSS of the hub process, its proxy, its other services (the idle culler) and
-    each single-user server (with anything it started), in MB."""
+FORK_SERVER_FD = "SILKROUTE_FORK_SERVER_FD"  # as labs/forkserver.py names it
+
+
+def hub_processes(hub: Hub) -> dict[str, Any]:
+    """The hub's processes by role: ``proxy``, ``fork_server`` (labs/forkserver.py,
+    or None), ``servers`` (each trainee's single-user server, started by the hub or
+    forked by its fork server) and ``services`` (anything else the hub started)."""
     import psutil
 
     assert hub.process is not None
-    root = psutil.Process(hub.process.pid)
     found: dict[str, Any] = {
-        "hub": root.memory_info().rss / MB,
-        "proxy": 0.0,
-        "services": 0.0,
-        "servers": {},
+        "proxy": [],
+        "fork_server": None,
+        "servers": [],
+        "services": [],
     }
-    for child in root.children(recursive=False):
+    for child in psutil.Process(hub.process.pid).children(recursive=False):
         with contextlib.suppress(psutil.Error):
             command = " ".join(child.cmdline())
-            tree = [child, *child.children(recursive=True)]
-            rss = 0.0
-            for process in tree:
-                with contextlib.suppress(psutil.Error):
-                    rss += process.memory_info().rss / MB
             if "jupyterhub-singleuser" in command:
-                found["servers"][child.pid] = rss
+                if FORK_SERVER_FD in child.environ():
+                    found["fork_server"] = child
+                    found["servers"].extend(child.children(recursive=False))
+                else:
+                    found["servers"].append(child)
             elif "labs.proxy" in command:
-                found["proxy"] += rss
+                found["proxy"].append(child)
             else:
-                found["services"] += rss
+                found["services"].append(child)
     return found
 
 
-def server_uss(hub: Hub) -> list[float]:
-    """Memory each single-user server alone holds (USS: not shared with others)."""
+def tree_rss(process: Any) -> float:
+    """RSS of ``process`` and everything it started, MB (0 if it has gone)."""
+    import psutil
+
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        for member in [process, *process.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += member.memory_info().rss / MB
+    return total
+
+
+def hub_memory(hub: Hub) -> dict[str, Any]:
+    """RSS of the hub, its proxy, its fork server, other services, and each
+    single-user server's process tree, MB."""
     import psutil
 
     assert hub.process is not None
+    processes = hub_processes(hub)
+    fork_server = processes["fork_server"]
+    return {
+        "hub": psutil.Process(hub.process.pid).memory_info().rss / MB,
+        "proxy": sum(tree_rss(p) for p in processes["proxy"]),
+        # Its own RSS: the servers it forked are counted as servers.
+        "fork_server": own_rss(fork_server),
+        "services": sum(tree_rss(p) for p in processes["services"]),
+        "servers": {p.pid: tree_rss(p) for p in processes["servers"]},
+    }
+
+
+def own_rss(process: Any) -> float:
+    import psutil
+
+    if process is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        return process.memory_info().rss / MB
+    return 0.0
+
+
+def server_uss(hub: Hub) -> list[float]:
+    """Memory each single-user server alone holds (USS: not shared with others,
+    the fork server included)."""
+    import psutil
+
     values = []
-    for child in psutil.Process(hub.process.pid).children():
+    for process in hub_processes(hub)["servers"]:
         with contextlib.suppress(psutil.Error):
-            if "jupyterhub-singleuser" in " ".join(child.cmdline()):
-                values.append(child.memory_full_info().uss / MB)
+            values.append(process.memory_full_info().uss / MB)
     return values
 
 
@@ -419,6 +463,7 @@ def memory_settled(hub: Hub, *, seconds: float = 3.0) -> dict[str, Any]:
         "hub_mb": round(hub_rss, 1),
         "proxy_mb": round(proxy, 1),
         "hub_and_proxy_mb": round(hub_rss + proxy, 1),
+        "fork_server_mb": round(statistics.median(s["fork_server"] for s in samples), 1),
         "other_services_mb": round(
             statistics.median(s["services"] for s in samples), 1
         ),
@@ -450,16 +495,19 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
         return 0.0
 
     assert hub.process is not None
-    root = psutil.Process(hub.process.pid)
-    found: dict[str, Any] = {"hub_and_proxy": used(root), "servers": []}
-    for child in root.children():
+    processes = hub_processes(hub)
+    found: dict[str, Any] = {
+        "hub_and_proxy": used(psutil.Process(hub.process.pid))
+        + sum(used(p) for p in processes["proxy"]),
+        "fork_server": used(processes["fork_server"])
+        if processes["fork_server"]
+        else 0.0,
+        "servers": [],
+    }
+    for server in processes["servers"]:
         with contextlib.suppress(psutil.Error):
-            command = " ".join(child.cmdline())
-            if "jupyterhub-singleuser" in command:
-                tree = [child, *child.children(recursive=True)]
-                found["servers"].append(sum(used(p) for p in tree))
-            elif "labs.proxy" in command:
-                found["hub_and_proxy"] += used(child)
+            tree = [server, *server.children(recursive=True)]
+            found["servers"].append(sum(used(p) for p in tree))
     return found
 
 
@@ -646,6 +694,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
         "cpus": os.cpu_count(),
         "load_before": args.load_before,
         "spawn_limit": hub.spawn_limit,
+        "fork_server": hub.fork_server,
         "poll": args.poll,
         "follow": args.follow,
         "single": spread(single),
@@ -670,6 +719,9 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
             "servers_total_seconds": round(sum(cpu_after["servers"]), 1),
             "hub_and_proxy_seconds": round(
                 cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"], 1
+            ),
+            "fork_server_seconds": round(
+                cpu_after["fork_server"] - cpu_before["fork_server"], 2
             ),
             "floor_seconds_on_all_cores": round(
                 sum(cpu_after["servers"]) / (os.cpu_count() or 1), 1
@@ -733,7 +785,12 @@ def burst_table(result: dict[str, Any]) -> str:
             f"s (median), the burst's servers {cpu['servers_total_seconds']} CPU s "
             f"together, at least {cpu['floor_seconds_on_all_cores']} s on "
             f"{result['cpus']} cores; the hub and proxy used "
-            f"{cpu['hub_and_proxy_seconds']} CPU s during the burst."
+            f"{cpu['hub_and_proxy_seconds']} CPU s during the burst"
+            + (
+                f", the fork server {cpu['fork_server_seconds']} CPU s."
+                if "fork_server_seconds" in cpu
+                else "."
+            )
         )
     rows += [
         "",
@@ -759,6 +816,12 @@ def burst_table(result: dict[str, Any]) -> str:
     )
     rows += [
         "",
+        f"- Fork server: {'on' if result.get('fork_server', False) else 'off'}"
+        + (
+            f", {full['fork_server_mb']} MB RSS (shared with the servers it forked)."
+            if full.get("fork_server_mb")
+            else "."
+        ),
         f"- Hub + proxy per 10 running servers: "
         f"**{memory.get('hub_and_proxy_mb_per_10_servers', 'n/a')} MB** "
         f"((settled at {full['servers_running']} − at 0) × 10 / "
@@ -947,6 +1010,11 @@ def main(argv: list[str] | None = None) -> int:
         help="launches at once against single launches (0: the default comparison)",
     )
     parser.add_argument(
+        "--no-fork-server",
+        action="store_true",
+        help="--burst: start every server from scratch (HUB_FORK_SERVER=0)",
+    )
+    parser.add_argument(
         "--singles", type=int, default=3, help="single launches before and after (3)"
     )
     parser.add_argument(
@@ -969,7 +1037,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM unwinds like Ctrl-C, so the finally below always cleans up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    hub = Hub(spawn_limit=args.spawn_limit)
+    hub = Hub(spawn_limit=args.spawn_limit, fork_server=not args.no_fork_server)
     var_dir = Path(tempfile.mkdtemp(prefix="bench-var-", dir="/tmp"))  # noqa: S108
     started: list = []
     try:
@@ -986,7 +1054,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cleanup(hub, var_dir, started)
-    key = "burst" if args.burst else "site_against_bare_spawn"
+    key = "site_against_bare_spawn"
+    if args.burst:
+        key = "burst_without_fork_server" if args.no_fork_server else "burst"
     text = burst_table(result) if args.burst else table(result)
     if args.out:
         results_write(Path(args.out), key, result)
@@ -1007,8 +1077,9 @@ def results_write(out: Path, key: str, result: dict[str, Any]) -> None:
             "## The site against a bare REST spawn",
             "```\n" + table(saved["site_against_bare_spawn"]) + "\n```",
         ]
-    if "burst" in saved:
-        parts.append(burst_table(saved["burst"]))
+    for burst in ("burst", "burst_without_fork_server"):
+        if burst in saved:
+            parts.append(burst_table(saved[burst]))
     (out / "lab_launch.md").write_text("\n\n".join(parts) + "\n")
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_launch import ROOT, Hub, log, percentile  # noqa: E402
+from lab_launch import ROOT, Hub, hub_processes, log, percentile  # noqa: E402
 
 # The project's hub config, with each user's server started from the variant that
 # its name says (the part before the first "-"), as the environment tells.
@@ -62,16 +62,16 @@ c.Spawner.pre_spawn_hook = _variant
 
 
 def server_cpu(hub: Hub, name: str) -> float | None:
-    """CPU seconds of ``name``'s server with everything it started."""
+    """CPU seconds of ``name``'s server with everything it started (a server
+    forked by the fork server: since the fork)."""
     import psutil
 
-    assert hub.process is not None
-    for child in psutil.Process(hub.process.pid).children():
+    home = hub.state / "homes" / name
+    for server in hub_processes(hub)["servers"]:
         with contextlib.suppress(psutil.Error):
-            env_user = child.environ().get("JUPYTERHUB_USER")
-            if env_user == name:
+            if Path(server.cwd()) == home:
                 total = 0.0
-                for process in [child, *child.children(recursive=True)]:
+                for process in [server, *server.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
                         times = process.cpu_times()
                         # children_*: children it already waited for (a

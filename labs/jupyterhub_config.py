@@ -56,12 +56,21 @@ c.JupyterHub.concurrent_spawn_limit = int(
 
 # --- Spawner: local processes, homes under var/ --------------------------------------
 # Production isolation comes from KubeSpawner (deploy/), not from this.
-c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+# labs/spawner.py: SimpleLocalProcessSpawner, with servers forked from a process
+# that has imported what each of them imports (labs/forkserver.py).
+sys.path.insert(0, str(PROJECT_ROOT))
+from labs.spawner import LabSpawner  # noqa: E402
+
+c.JupyterHub.spawner_class = LabSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username}")
 # jupyterhub-singleuser, less the import that cost most of a server's start (see
 # that file); its name keeps it recognisable among processes.
 TRAINEE_JUPYTER = Path(__file__).resolve().parent / "trainee-jupyter"
 c.Spawner.cmd = [sys.executable, str(TRAINEE_JUPYTER / "jupyterhub-singleuser")]
+# HUB_FORK_SERVER=0: every server is a process of its own, started from scratch.
+if os.environ.get("HUB_FORK_SERVER", "1") == "1":
+    c.LabSpawner.fork_server_cmd = c.Spawner.cmd
+    c.LabSpawner.fork_server_cwd = str(STATE)  # so a stray is found by labs.processes
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))

@@ -333,6 +333,9 @@ HUB_STATE_DIR = Path(env.str("HUB_STATE_DIR", default=str(VAR_DIR / "hub")))
 HUB_IDLE_TIMEOUT = env.int("HUB_IDLE_TIMEOUT", default=3600)  # seconds
 HUB_SPAWN_TIMEOUT = env.int("HUB_SPAWN_TIMEOUT", default=90)  # seconds
 HUB_CONCURRENT_SPAWN_LIMIT = env.int("HUB_CONCURRENT_SPAWN_LIMIT", default=20)
+# Trainees' servers forked from one that has imported JupyterLab (labs/forkserver.py)
+# rather than each started from scratch; local processes only.
+HUB_FORK_SERVER = env.bool("HUB_FORK_SERVER", default=True)
 # The site's hub client: each request waits HUB_CLIENT_TIMEOUT; a request that is safe
 # to repeat (reads, user creation, stop, placing files) is retried after a timeout
 # until HUB_CLIENT_DEADLINE, so a busy hub makes a slow launch, not a failed one.

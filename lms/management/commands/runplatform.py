@@ -51,6 +51,7 @@ def hub_environment(site_url: str) -> dict[str, str]:
         "HUB_SPAWN_TIMEOUT": str(settings.HUB_SPAWN_TIMEOUT),
         "HUB_CONCURRENT_SPAWN_LIMIT": str(settings.HUB_CONCURRENT_SPAWN_LIMIT),
         "HUB_PROXY_MAX_CLIENTS": str(settings.HUB_PROXY_MAX_CLIENTS),
+        "HUB_FORK_SERVER": "1" if settings.HUB_FORK_SERVER else "0",
         "SITE_URL": site_url,
     }
 

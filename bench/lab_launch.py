@@ -463,7 +463,9 @@ def memory_settled(hub: Hub, *, seconds: float = 3.0) -> dict[str, Any]:
         "hub_mb": round(hub_rss, 1),
         "proxy_mb": round(proxy, 1),
         "hub_and_proxy_mb": round(hub_rss + proxy, 1),
-        "fork_server_mb": round(statistics.median(s["fork_server"] for s in samples), 1),
+        "fork_server_mb": round(
+            statistics.median(s["fork_server"] for s in samples), 1
+        ),
         "other_services_mb": round(
             statistics.median(s["services"] for s in samples), 1
         ),
@@ -675,9 +677,11 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
         single = single_launches(before, lab, args.poll, timer, started, follow)
         idle = memory_settled(hub)
         cpu_before = hub_cpu(hub)
+        site_before = time.process_time()  # this process: the site's side
         log(f"Burst: {len(crowd)} launches at once...")
         started.extend(("site", t) for t in crowd)
         burst = burst_launch(crowd, lab, args.poll, timer, hub, follow)
+        site_seconds = time.process_time() - site_before
         log(
             f"burst: {burst['succeeded']}/{burst['launches']} ready, all in "
             f"{burst['all_ready']:.1f} s; failures {burst['failures']}"
@@ -720,6 +724,8 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
             "hub_and_proxy_seconds": round(
                 cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"], 1
             ),
+            # The site's side (this process's threads, with its memory sampler).
+            "site_seconds": round(site_seconds, 1),
             "fork_server_seconds": round(
                 cpu_after["fork_server"] - cpu_before["fork_server"], 2
             ),
@@ -787,8 +793,13 @@ def burst_table(result: dict[str, Any]) -> str:
             f"{result['cpus']} cores; the hub and proxy used "
             f"{cpu['hub_and_proxy_seconds']} CPU s during the burst"
             + (
-                f", the fork server {cpu['fork_server_seconds']} CPU s."
+                f", the fork server {cpu['fork_server_seconds']} CPU s"
                 if "fork_server_seconds" in cpu
+                else ""
+            )
+            + (
+                f"; the site's side (this script) {cpu['site_seconds']} CPU s."
+                if "site_seconds" in cpu
                 else "."
             )
         )

@@ -55,6 +55,8 @@ class ForkServer:
 
     ``command`` is the program the fork server runs (and its children become);
     :meth:`fork` may be called from several threads: requests go one at a time.
+    After a request fails, requests fail at once for ``retry_after`` seconds (a fork
+    server that cannot start is not started again for every server meanwhile).
     """
 
     def __init__(
@@ -64,11 +66,14 @@ class ForkServer:
         cwd: str | os.PathLike[str],
         env: Mapping[str, str] | None = None,
         reply_timeout: float = 60,
+        retry_after: float = 60,
     ) -> None:
         self.command = list(command)
         self.cwd = str(cwd)
         self.env = dict(os.environ if env is None else env)
         self.reply_timeout = reply_timeout
+        self.retry_after = retry_after
+        self._failed_at: float | None = None
         self.process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
@@ -107,30 +112,48 @@ class ForkServer:
         """Start ``argv`` as a child of the fork server; return its pid.
 
         Starts the fork server first if it is not running. Raises
-        :class:`ForkServerError` when it cannot answer; the next call starts a new
-        one.
+        :class:`ForkServerError` when it refuses the request, or cannot answer (then
+        a later call starts a new one).
         """
         request = json.dumps({"argv": argv, "env": dict(env), "cwd": cwd}).encode()
         if len(request) > MAX_MESSAGE:
             raise ForkServerError(f"request of {len(request)} bytes is too large")
         with self._lock:
-            if not self.running():
-                self._start()
-            assert self._socket is not None
+            if self._failed_at is not None:
+                wait = self._failed_at + self.retry_after - time.monotonic()
+                if wait > 0:
+                    raise ForkServerError(f"it failed; trying again in {wait:.0f} s")
             try:
-                self._socket.settimeout(self.reply_timeout)
-                self._socket.send(request)
-                reply = self._socket.recv(MAX_MESSAGE)
-            except OSError as error:  # timeout, or the fork server died
+                answer = self._ask(request)
+            except ForkServerError:
                 self._close()
-                raise ForkServerError(f"fork server did not answer: {error}") from error
-            if not reply:
-                self._close()
-                raise ForkServerError("fork server exited")
-            answer = json.loads(reply)
-        if "error" in answer:
+                self._failed_at = time.monotonic()
+                raise
+            self._failed_at = None
+        if "error" in answer:  # a request it refused: it serves on
             raise ForkServerError(answer["error"])
         return int(answer["pid"])
+
+    def _ask(self, request: bytes) -> dict:
+        if not self.running():
+            try:
+                self._start()
+            except OSError as error:  # its program is missing, or not executable
+                raise ForkServerError(f"it could not start ({error})") from error
+        channel = self._socket
+        if channel is None:  # _start() sets it
+            raise ForkServerError("it has no channel")
+        try:
+            channel.settimeout(self.reply_timeout)
+            channel.send(request)
+            reply = channel.recv(MAX_MESSAGE)
+        except (BrokenPipeError, ConnectionResetError) as error:
+            raise ForkServerError("it exited") from error
+        except OSError as error:  # a timeout
+            raise ForkServerError(f"it did not answer ({error})") from error
+        if not reply:
+            raise ForkServerError("it exited")
+        return json.loads(reply)
 
     def stop(self, timeout: float = 5) -> None:
         """Close the hub's end; the fork server leaves (its children stay)."""

@@ -47,6 +47,14 @@ PROXY_API_PORT = int(os.environ.get("HUB_PROXY_API_PORT", "8002"))
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+# Commits without a journal file synced each time (labs/hubdb.py); the hub's event
+# loop waited on them, one after another, when a class opened its labs together.
+sys.path.insert(0, str(PROJECT_ROOT))
+from labs.hubdb import WALConnection  # noqa: E402
+
+c.JupyterHub.db_kwargs = {
+    "connect_args": {"check_same_thread": False, "factory": WALConnection}
+}
 c.JupyterHub.cookie_secret_file = str(STATE / "cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 c.JupyterHub.cleanup_servers = True
@@ -58,8 +66,7 @@ c.JupyterHub.concurrent_spawn_limit = int(
 # Production isolation comes from KubeSpawner (deploy/), not from this.
 # labs/spawner.py: SimpleLocalProcessSpawner, with servers forked from a process
 # that has imported what each of them imports (labs/forkserver.py).
-sys.path.insert(0, str(PROJECT_ROOT))
-from labs.spawner import LabSpawner  # noqa: E402
+from labs.spawner import LabSpawner, fork_server  # noqa: E402
 
 c.JupyterHub.spawner_class = LabSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username}")
@@ -68,9 +75,6 @@ c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "homes" / "{username
 TRAINEE_JUPYTER = Path(__file__).resolve().parent / "trainee-jupyter"
 c.Spawner.cmd = [sys.executable, str(TRAINEE_JUPYTER / "jupyterhub-singleuser")]
 # HUB_FORK_SERVER=0: every server is a process of its own, started from scratch.
-if os.environ.get("HUB_FORK_SERVER", "1") == "1":
-    c.LabSpawner.fork_server_cmd = c.Spawner.cmd
-    c.LabSpawner.fork_server_cwd = str(STATE)  # so a stray is found by labs.processes
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
 c.Spawner.http_timeout = int(os.environ.get("HUB_SPAWN_TIMEOUT", "90"))
@@ -91,6 +95,20 @@ c.Spawner.environment = {
 }
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
+# HUB_FORK_SERVER=0: every server is a process of its own, started from scratch.
+if os.environ.get("HUB_FORK_SERVER", "1") == "1":
+    c.LabSpawner.fork_server_cmd = c.Spawner.cmd
+    c.LabSpawner.fork_server_cwd = str(STATE)  # so a stray is found by labs.processes
+    c.LabSpawner.fork_server_env = {
+        "PATH": c.Spawner.environment["PATH"],
+        **{
+            name: os.environ[name]
+            for name in ("LANG", "LC_ALL", "TZ")
+            if name in os.environ
+        },
+    }
+    # Started now, so it has imported what servers import by the time one is asked.
+    fork_server(c.Spawner.cmd, str(STATE), c.LabSpawner.fork_server_env)
 
 # --- Sign-on: the site is the OAuth2 provider ----------------------------------------
 c.JupyterHub.authenticator_class = "generic-oauth"
@@ -111,8 +129,14 @@ c.GenericOAuthenticator.logout_redirect_url = f"{SITE_URL}/"
 
 # --- Services: the site, and the idle culler -----------------------------------------
 IDLE_TIMEOUT = int(os.environ.get("HUB_IDLE_TIMEOUT", "3600"))  # seconds
+SITE_TOKEN = os.environ["JUPYTERHUB_API_TOKEN"]
+# The site's token comes from `secrets` (settings) or `openssl rand -hex 32` (deploy):
+# random, so checked with one round of hashing, as the hub's own tokens are, not
+# 16,384 rounds as a password would be (most of the hub's CPU per site request). A
+# short one is treated as a password.
+c.JupyterHub.trust_user_provided_tokens = len(SITE_TOKEN) >= 32
 c.JupyterHub.services = [
-    {"name": "silkroute-site", "api_token": os.environ["JUPYTERHUB_API_TOKEN"]},
+    {"name": "silkroute-site", "api_token": SITE_TOKEN},
     {
         "name": "idle-culler",
         "command": [

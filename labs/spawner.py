@@ -16,18 +16,22 @@ import shlex
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from jupyterhub.utils import random_port
-from traitlets import List, Unicode
+from traitlets import Dict, List, Unicode
 
 from labs.forkserver import ForkServer, ForkServerError
 
 _servers: dict[tuple[str, ...], ForkServer] = {}
 
 
-def fork_server(command: list[str], cwd: str) -> ForkServer:
-    """The hub's fork server for ``command``, started the first time it is asked."""
+def fork_server(command: list[str], cwd: str, env: dict[str, str]) -> ForkServer:
+    """The hub's fork server for ``command``, started the first time it is asked.
+
+    ``env`` is its environment: not the hub's, whose secrets the servers it forks
+    would otherwise carry in their initial environment (``/proc/<pid>/environ``).
+    """
     key = tuple(command)
     if key not in _servers:
-        _servers[key] = ForkServer(command, cwd=cwd)
+        _servers[key] = ForkServer(command, cwd=cwd, env=env)
         _servers[key].start()
     return _servers[key]
 
@@ -44,6 +48,11 @@ class LabSpawner(SimpleLocalProcessSpawner):
     fork_server_cwd = Unicode(
         ".", config=True, help="The fork server's working directory."
     )
+    fork_server_env = Dict(
+        Unicode(),
+        config=True,
+        help="The fork server's environment (each server it forks gets its own).",
+    )
 
     async def start(self):
         if (
@@ -57,12 +66,18 @@ class LabSpawner(SimpleLocalProcessSpawner):
             self.port = random_port()
         argv = [*self.cmd, *self.get_args()]
         env = self.get_env()
-        server = fork_server(self.fork_server_cmd, self.fork_server_cwd)
+        server = fork_server(
+            self.fork_server_cmd, self.fork_server_cwd, self.fork_server_env
+        )
         self.log.info("Forking %s", shlex.join(argv))
         try:
             self.pid = await asyncio.to_thread(server.fork, argv, env, self.home_dir)
         except ForkServerError as error:
-            self.log.warning("Fork server failed (%s); starting a process", error)
+            self.log.warning(
+                "Fork server did not fork %s's server (%s): starting a process",
+                self.user.name,
+                error,
+            )
             return await super().start()
         self.proc = None
         return (self.ip or "127.0.0.1", self.port)

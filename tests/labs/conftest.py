@@ -114,6 +114,21 @@ class HubProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def fork_server(self):
+        """The hub's fork server (labs/forkserver.py) as a ``psutil.Process``: its
+        child that holds the fork server's channel; None if it has none."""
+        import psutil
+
+        from labs.forkserver import FD_VARIABLE
+
+        for child in psutil.Process(self.process.pid).children():
+            try:
+                if FD_VARIABLE in child.environ():
+                    return child
+            except psutil.Error:
+                continue
+        return None
+
     def kill(self) -> None:
         """SIGKILL the hub process alone: its proxy, services and servers live on."""
         assert self.process is not None

@@ -85,6 +85,34 @@ def server_process(hub_process: HubProcess, name: str) -> psutil.Process:
     pytest.fail(f"no server process for {name}")
 
 
+def kernel_environ(hub_process: HubProcess, name: str) -> dict[str, str]:
+    """The environment of a kernel started on ``name``'s server: what the trainee's
+    code sees (a forked server's own initial environment is its fork server's)."""
+    server = server_process(hub_process, name)
+    client = httpx.Client(
+        base_url=f"{hub_process.url}/user/{name}/api",
+        headers={"Authorization": f"token {hub_process.token}"},
+        timeout=60,
+    )
+    kernel = client.post("/kernels", json={"name": "python3"})
+    kernel.raise_for_status()
+    try:
+        process = wait_for(
+            lambda: next(
+                (
+                    child
+                    for child in server.children()
+                    if "ipykernel" in " ".join(child.cmdline())
+                ),
+                None,
+            ),
+            f"{name}'s kernel process",
+        )
+        return process.environ()
+    finally:
+        client.delete(f"/kernels/{kernel.json()['id']}")
+
+
 def edit_notebook(name: str) -> None:
     notebook = hub.contents_get_notebook(name, NOTEBOOK)
     notebook["cells"][2]["source"] = EDIT
@@ -120,7 +148,8 @@ SITE_SCOPES = {
 
 
 def test_one_trainees_token_reaches_no_other_trainees_server(fault_hub, settings):
-    """Trainee A's token (the one the hub gave A's server) works on A's server and
+    """Trainee A's token (the one the hub gave A's server, which A's code reads in a
+    kernel) works on A's server and
     is refused on B's server and B's hub entries; the site's own token holds
     exactly the scopes its role lists, and is refused groups, tokens, services
     and the proxy."""
@@ -131,7 +160,7 @@ def test_one_trainees_token_reaches_no_other_trainees_server(fault_hub, settings
         hub.server_start(name)
     for name in (a, b):
         wait_for(lambda name=name: hub.server_status(name).ready, f"{name} ready")
-    token_a = server_process(fault_hub, a).environ()["JUPYTERHUB_API_TOKEN"]
+    token_a = kernel_environ(fault_hub, a)["JUPYTERHUB_API_TOKEN"]
     as_a = httpx.Client(
         base_url=fault_hub.url, headers={"Authorization": f"token {token_a}"}
     )
@@ -217,8 +246,14 @@ def test_the_hub_killed_then_restarted_loses_no_work(fault_hub, fault_lab):
     browser = Client()
     browser.force_login(user)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user)}")
+    fork_server = fault_hub.fork_server()
+    assert server_process(fault_hub, name).ppid() == fork_server.pid
 
     fault_hub.kill()
+    # The fork server leaves with its hub; the server it forked lives on.
+    psutil.wait_procs([fork_server], timeout=15)
+    assert not fork_server.is_running()
+    assert server_process(fault_hub, name).is_running()
     page = browser.post(
         f"/en/labs/{fault_lab.slug}/launch/", {"next": "/en/dashboard/"}, follow=True
     )
@@ -240,6 +275,7 @@ def test_the_hub_killed_then_restarted_loses_no_work(fault_hub, fault_lab):
     fault_hub.start()
     status = wait_for(lambda: hub.server_status(name), "the hub answers")
     assert status.ready  # the server lived on, and the new hub knows it
+    assert fault_hub.fork_server() is not None  # the new hub has its own
     assert services.lab_launch(user=user, lab=fault_lab).status == "ready"
     kept = hub.contents_get_notebook(name, NOTEBOOK)
     assert "".join(kept["cells"][2]["source"]) == EDIT

@@ -207,3 +207,24 @@ def test_trainees_server_is_jupyterlab_without_the_tools_trainees_do_not_use(
     assert server.get("/lsp/status").status_code == 404
     assert server.get("/tree").status_code == 404  # Notebook 7's file browser
     services.lab_stop(user=learner)
+
+
+def test_the_hub_database_is_in_wal_mode_and_the_site_token_is_hashed_once(hub):
+    """labs/hubdb.py and labs/jupyterhub_config.py: the hub's SQLite commits append
+    to a write-ahead log, and the site's random token is stored hashed with one
+    round, as the hub's own tokens are (not 16,384, as for a password)."""
+    import sqlite3
+
+    database = sqlite3.connect(hub["state"] / "jupyterhub.sqlite")
+    try:
+        assert database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        hashed = database.execute(
+            "SELECT api_tokens.hashed FROM api_tokens"
+            " JOIN services ON api_tokens.service_id = services.id"
+            " WHERE services.name = 'silkroute-site'"
+        ).fetchall()
+    finally:
+        database.close()
+    assert len(hashed) == 1
+    algorithm, rounds, _salt, _digest = hashed[0][0].split(":")
+    assert (algorithm, rounds) == ("sha512", "1")

@@ -1,0 +1,153 @@
+"""labs/spawner.py on real hubs: trainees' servers forked by the hub's fork server,
+started as processes when it refuses or is turned off, and the fork server's life
+with its hub. (The session hub of the other labs tests forks every server they
+start; tests/labs/test_faults.py kills and restarts a hub with forked servers.)"""
+
+import os
+import secrets
+import signal
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.labs.conftest import HubProcess
+
+pytestmark = pytest.mark.engine_free
+
+
+def spawn(running: HubProcess, name: str) -> httpx.Client:
+    """Start ``name``'s server over the hub's REST API; wait until it is ready."""
+    client = httpx.Client(
+        base_url=f"{running.url}/hub/api",
+        headers={"Authorization": f"token {running.token}"},
+        timeout=30,
+    )
+    client.post(f"/users/{name}").raise_for_status()
+    client.post(f"/users/{name}/server").raise_for_status()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        server = client.get(f"/users/{name}").json()["servers"].get("")
+        if server and server.get("ready"):
+            return client
+        time.sleep(0.2)
+    pytest.fail(f"{name}'s server not ready:\n{running.log_path.read_text()[-3000:]}")
+
+
+def server_of(running: HubProcess, name: str) -> psutil.Process:
+    home = str((running.state / "homes" / name).resolve())
+    for process in psutil.process_iter(["cwd", "cmdline"]):
+        if process.info["cwd"] == home and "singleuser" in " ".join(
+            process.info["cmdline"] or []
+        ):
+            return process
+    pytest.fail(f"no server process for {name}")
+
+
+def stop(client: httpx.Client, name: str, process: psutil.Process) -> None:
+    client.delete(f"/users/{name}/server").raise_for_status()
+    process.wait(timeout=60)  # gone, and reaped: not a zombie the hub polls forever
+    deadline = time.monotonic() + 30
+    while client.get(f"/users/{name}").json()["servers"]:
+        assert time.monotonic() < deadline, f"the hub still lists {name}'s server"
+        time.sleep(0.2)
+
+
+def files_of(running: HubProcess, name: str, token_client: httpx.Client) -> list[str]:
+    """What ``name``'s server lists in its home, through the proxy."""
+    answer = httpx.get(
+        f"{running.url}/user/{name}/api/contents",
+        headers=token_client.headers,
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return sorted(item["name"] for item in answer.json()["content"])
+
+
+@pytest.fixture(scope="module")
+def forking_hub():
+    """The project's hub, with servers of users named plain-* given an environment
+    the fork server's imports were not made with (so it must refuse them)."""
+    running = HubProcess(
+        config=(
+            "def _plain(spawner):\n"
+            "    if spawner.user.name.startswith('plain-'):\n"
+            "        spawner.environment['JUPYTERHUB_SINGLEUSER_EXTENSION'] = '1'\n"
+            "c.Spawner.pre_spawn_hook = _plain\n"
+        )
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_a_server_is_forked_by_the_fork_server_and_serves_its_own_home(forking_hub):
+    fork_server = forking_hub.fork_server()
+    assert fork_server is not None, "the hub starts its fork server with its config"
+    assert fork_server.cwd() == str(forking_hub.state.resolve())
+    # Its environment is not the hub's: no secret of the hub's in it.
+    assert "JUPYTERHUB_API_TOKEN" not in fork_server.environ()
+    name = f"forked-{secrets.token_hex(3)}"
+    home = forking_hub.state / "homes" / name
+    home.mkdir(parents=True)
+    (home / "mine.txt").write_text("kept\n")
+
+    client = spawn(forking_hub, name)
+    server = server_of(forking_hub, name)
+    assert server.ppid() == fork_server.pid
+    assert os.getsid(server.pid) == server.pid  # its own session
+    # It serves under its own prefix, from its own home: its own environment.
+    assert "mine.txt" in files_of(forking_hub, name, client)
+    stop(client, name, server)
+    assert fork_server.is_running(), "the fork server serves on"
+
+
+def test_a_server_the_fork_server_refuses_is_started_as_a_process(forking_hub):
+    name = f"plain-{secrets.token_hex(3)}"
+    client = spawn(forking_hub, name)
+    server = server_of(forking_hub, name)
+    assert server.ppid() == forking_hub.process.pid  # Popen, as without it
+    log = forking_hub.log_path.read_text()
+    assert f"Fork server did not fork {name}'s server" in log
+    assert "JUPYTERHUB_SINGLEUSER_EXTENSION differs" in log
+    stop(client, name, server)
+    # The refusal was about that request: the next trainee is forked again.
+    name = f"forked-{secrets.token_hex(3)}"
+    client = spawn(forking_hub, name)
+    server = server_of(forking_hub, name)
+    assert server.ppid() == forking_hub.fork_server().pid
+    stop(client, name, server)
+
+
+def test_without_the_fork_server_each_server_is_the_hub_s_own_process():
+    running = HubProcess(HUB_FORK_SERVER="0")
+    running.start()
+    try:
+        assert running.fork_server() is None
+        name = f"own-{secrets.token_hex(3)}"
+        client = spawn(running, name)
+        server = server_of(running, name)
+        assert server.ppid() == running.process.pid
+        stop(client, name, server)
+    finally:
+        running.stop()
+
+
+def test_the_fork_server_leaves_with_its_hub():
+    """A hub stopped by SIGTERM: the fork server goes with it (nothing left for
+    labs.processes to find), and so do the servers, stopped by the hub."""
+    running = HubProcess()
+    running.start()
+    try:
+        fork_server = running.fork_server()
+        name = f"forked-{secrets.token_hex(3)}"
+        spawn(running, name)
+        server = server_of(running, name)
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=60)
+        psutil.wait_procs([fork_server, server], timeout=30)
+        assert not fork_server.is_running()
+        assert not server.is_running()  # cleanup_servers: the hub stopped it
+    finally:
+        running.stop()

@@ -499,8 +499,8 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
     assert hub.process is not None
     processes = hub_processes(hub)
     found: dict[str, Any] = {
-        "hub_and_proxy": used(psutil.Process(hub.process.pid))
-        + sum(used(p) for p in processes["proxy"]),
+        "hub": used(psutil.Process(hub.process.pid)),
+        "proxy": sum(used(p) for p in processes["proxy"]),
         "fork_server": used(processes["fork_server"])
         if processes["fork_server"]
         else 0.0,
@@ -510,6 +510,7 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
         with contextlib.suppress(psutil.Error):
             tree = [server, *server.children(recursive=True)]
             found["servers"].append(sum(used(p) for p in tree))
+    found["hub_and_proxy"] = found["hub"] + found["proxy"]
     return found
 
 
@@ -724,6 +725,8 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
             "hub_and_proxy_seconds": round(
                 cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"], 1
             ),
+            "hub_seconds": round(cpu_after["hub"] - cpu_before["hub"], 2),
+            "proxy_seconds": round(cpu_after["proxy"] - cpu_before["proxy"], 2),
             # The site's side (this process's threads, with its memory sampler).
             "site_seconds": round(site_seconds, 1),
             "fork_server_seconds": round(
@@ -792,6 +795,11 @@ def burst_table(result: dict[str, Any]) -> str:
             f"together, at least {cpu['floor_seconds_on_all_cores']} s on "
             f"{result['cpus']} cores; the hub and proxy used "
             f"{cpu['hub_and_proxy_seconds']} CPU s during the burst"
+            + (
+                f" (hub {cpu['hub_seconds']}, proxy {cpu['proxy_seconds']})"
+                if "hub_seconds" in cpu
+                else ""
+            )
             + (
                 f", the fork server {cpu['fork_server_seconds']} CPU s"
                 if "fork_server_seconds" in cpu

@@ -228,3 +228,32 @@ def test_the_hub_database_is_in_wal_mode_and_the_site_token_is_hashed_once(hub):
     assert len(hashed) == 1
     algorithm, rounds, _salt, _digest = hashed[0][0].split(":")
     assert (algorithm, rounds) == ("sha512", "1")
+
+
+def test_hub_clients_load_the_ca_bundle_once_per_process(hub_settings, monkeypatch):
+    """Readiness checks and progress streams (a new client each) share the process's
+    TLS settings: httpx would otherwise load the CA bundle for each, 40 ms of CPU."""
+    import asyncio
+    import ssl
+
+    loads = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counted(context, *args, **kwargs):
+        loads.append(args or kwargs)
+        return original(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    hub._ssl_context.cache_clear()
+    monkeypatch.setattr(hub, "_CLIENT", None)
+    name = hub.hub_username(random.randint(10_000_000, 20_000_000))
+    hub.user_ensure(name)
+
+    async def progress() -> list:
+        return [event async for event in hub.server_progress(name)]
+
+    for _ in range(3):
+        assert hub.hub_ready() is None
+        with pytest.raises(hub.SpawnFailed):  # no server: the hub answers 400
+            asyncio.run(progress())
+    assert len(loads) == 1

@@ -17,6 +17,8 @@ import pytest
 
 from labs.forkserver import FD_VARIABLE, ForkServer, ForkServerError
 
+pytestmark = pytest.mark.engine_free  # no database: once, not again on PostgreSQL
+
 ROOT = Path(__file__).resolve().parents[2]
 HOME = str(ROOT)  # where a child runs when the test does not care
 

@@ -139,7 +139,15 @@ c.JupyterHub.services = [
     {"name": "silkroute-site", "api_token": SITE_TOKEN},
     {
         "name": "idle-culler",
+        # Tied to this hub (labs.processes.exec_tied_to_parent): a killed hub takes
+        # its culler with it, so a restarted hub does not run a second one.
         "command": [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
+            "from labs.processes import exec_tied_to_parent; "
+            "exec_tied_to_parent(int(sys.argv[1]), sys.argv[2:])",
+            str(os.getpid()),
             str(BIN / "jupyterhub-idle-culler"),
             f"--timeout={IDLE_TIMEOUT}",
             f"--cull-every={max(1, min(300, IDLE_TIMEOUT // 2))}",

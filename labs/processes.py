@@ -6,8 +6,13 @@ shuts down cleanly, and this catches the ones left when it could not.
 """
 
 import contextlib
+import ctypes
 import logging
+import os
+import signal
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 
@@ -35,3 +40,23 @@ def hub_strays_stop(state_dir: Path, *, timeout: float = 10) -> int:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
     return len(strays)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def exec_tied_to_parent(parent: int, argv: list[str]) -> NoReturn:
+    """Become ``argv``, which the kernel sends SIGTERM when ``parent`` exits.
+
+    For the hub's services (the idle culler): the hub starts them in sessions of
+    their own, and a hub that is killed cannot stop them, so each would outlive it
+    and a restarted hub would start another beside it. The request survives the
+    exec; a parent already gone before it was made means exiting at once.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_PDEATHSIG): {os.strerror(error)}")
+    if os.getppid() != parent:
+        sys.exit(f"{argv[0]}: its parent {parent} has already exited")
+    os.execvp(argv[0], argv)  # noqa: S606 - the hub's own service command

@@ -18,8 +18,15 @@ pytestmark = pytest.mark.engine_free
 
 @pytest.fixture(scope="module")
 def busy_hub():
-    """A hub that lets one server start at a time."""
-    yield from start_hub(HUB_CONCURRENT_SPAWN_LIMIT="1")
+    """A hub that lets one server start at a time, each start taking 5 s or more (a
+    forked server is ready in a fraction of a second: too soon to see it pending)."""
+    slow = (
+        "import asyncio\n"
+        "async def _slow(spawner):\n"
+        "    await asyncio.sleep(5)\n"
+        "c.Spawner.pre_spawn_hook = _slow\n"
+    )
+    yield from start_hub(slow, HUB_CONCURRENT_SPAWN_LIMIT="1")
 
 
 def test_spawn_limit_is_a_retry_message_not_an_error_page(
@@ -32,7 +39,7 @@ def test_spawn_limit_is_a_retry_message_not_an_error_page(
     )
     name = hub.hub_username(first.pk)
     hub.user_ensure(name)
-    # The first spawn takes seconds; while it is pending, the one slot is taken.
+    # The first spawn takes 5 s; while it is pending, the one slot is taken.
     spawning = threading.Thread(target=hub.server_start, args=(name,))
     spawning.start()
     deadline = time.monotonic() + 10

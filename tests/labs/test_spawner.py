@@ -151,3 +151,28 @@ def test_the_fork_server_leaves_with_its_hub():
         assert not server.is_running()  # cleanup_servers: the hub stopped it
     finally:
         running.stop()
+
+
+def test_a_killed_hub_takes_its_fork_server_and_culler_along_not_its_servers():
+    """SIGKILL of the hub: its fork server (its end of the channel closes) and its
+    idle culler (labs.processes.exec_tied_to_parent) leave with it, so a restarted
+    hub runs one of each, not two; the server it forked keeps running."""
+    running = HubProcess()
+    running.start()
+    try:
+        name = f"forked-{secrets.token_hex(3)}"
+        spawn(running, name)
+        server = server_of(running, name)
+        fork_server = running.fork_server()
+        culler = next(
+            child
+            for child in psutil.Process(running.process.pid).children()
+            if any("jupyterhub-idle-culler" in part for part in child.cmdline())
+        )
+        running.kill()
+        psutil.wait_procs([fork_server, culler], timeout=30)
+        assert not fork_server.is_running()
+        assert not culler.is_running()
+        assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
+    finally:
+        running.stop()  # and the server, left in its state folder

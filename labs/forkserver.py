@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,31 @@ def _become(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(int(code))
+
+
+@contextlib.contextmanager
+def environment_reads() -> Iterator[set[str]]:
+    """The names of the environment variables read inside the block.
+
+    What a module reads from the environment when imported (a class attribute's
+    default, a module constant) is fixed in the fork server for every child:
+    :func:`serve` refuses a request whose environment gives one of these another
+    value, unless the child sets it again itself. Counts ``os.environ``,
+    ``os.environb`` and ``os.getenv`` (``os.path.expanduser`` included).
+    """
+    names: set[str] = set()
+    environ_class = type(os.environ)
+    getitem = environ_class.__getitem__
+
+    def recorded(self, key):  # noqa: ANN001, ANN202 - os._Environ's own signature
+        names.add(os.fsdecode(key) if isinstance(key, bytes) else key)
+        return getitem(self, key)
+
+    environ_class.__getitem__ = recorded
+    try:
+        yield names
+    finally:
+        environ_class.__getitem__ = getitem
 
 
 def channel_from_environment() -> socket.socket | None:

@@ -92,6 +92,10 @@ c.Spawner.environment = {
     "JUPYTERLAB_WORKSPACES_DIR": lambda spawner: str(
         STATE / "homes" / spawner.user.name / ".jupyter" / "lab" / "workspaces"
     ),
+    # And their settings (theme, editor): by default in the config folder too.
+    "JUPYTERLAB_SETTINGS_DIR": lambda spawner: str(
+        STATE / "homes" / spawner.user.name / ".jupyter" / "lab" / "user-settings"
+    ),
 }
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
@@ -100,7 +104,11 @@ if os.environ.get("HUB_FORK_SERVER", "1") == "1":
     c.LabSpawner.fork_server_cmd = c.Spawner.cmd
     c.LabSpawner.fork_server_cwd = str(STATE)  # so a stray is found by labs.processes
     c.LabSpawner.fork_server_env = {
+        # What every server's environment has alike and its imports read: a request
+        # that differs in a variable read at import is started from scratch.
         "PATH": c.Spawner.environment["PATH"],
+        "JUPYTER_CONFIG_DIR": c.Spawner.environment["JUPYTER_CONFIG_DIR"],
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{HUB_API_PORT}/hub/api",
         **{
             name: os.environ[name]
             for name in ("LANG", "LC_ALL", "TZ")

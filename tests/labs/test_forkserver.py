@@ -15,7 +15,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from labs.forkserver import FD_VARIABLE, ForkServer, ForkServerError
+from labs.forkserver import (
+    FD_VARIABLE,
+    ForkServer,
+    ForkServerError,
+    environment_reads,
+)
 
 pytestmark = pytest.mark.engine_free  # no database: once, not again on PostgreSQL
 
@@ -241,3 +246,16 @@ def test_a_program_that_cannot_start_is_an_error_not_a_crash(tmp_path):
 def with_suppressed_kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def test_environment_reads_names_every_variable_read_in_the_block(monkeypatch):
+    """What the fork server's imports read is what each request must match."""
+    monkeypatch.setenv("SET_ONE", "x")
+    with environment_reads() as read:
+        os.environ.get("SET_ONE")
+        assert "UNSET_ONE" not in os.environ
+        os.getenv("BY_GETENV")
+        os.environb.get(b"AS_BYTES")
+        os.path.expanduser("~")
+    os.environ.get("AFTER_THE_BLOCK")
+    assert read == {"SET_ONE", "UNSET_ONE", "BY_GETENV", "AS_BYTES", "HOME"}

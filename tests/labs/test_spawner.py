@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -176,3 +177,39 @@ def test_a_killed_hub_takes_its_fork_server_and_culler_along_not_its_servers():
         assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
     finally:
         running.stop()  # and the server, left in its state folder
+
+
+def test_a_forked_server_uses_the_trainee_s_own_values_read_at_import(forking_hub):
+    """What JupyterLab and JupyterHub's auth take from the environment when imported
+    (the fork server's) is the trainee's in a forked server: the login cookie is
+    scoped to the trainee's prefix, layout and settings are saved in their home."""
+    name = f"forked-{secrets.token_hex(3)}"
+    client = spawn(forking_hub, name)
+    server = server_of(forking_hub, name)
+    assert server.ppid() == forking_hub.fork_server().pid
+    base = f"{forking_hub.url}/user/{name}"
+    login = httpx.get(f"{base}/lab", follow_redirects=False, timeout=30)
+    assert login.status_code == 302
+    assert f"Path=/user/{name}/" in login.headers["set-cookie"]  # not Path=/
+
+    token = {"Authorization": f"token {forking_hub.token}"}
+    saved = httpx.put(
+        f"{base}/lab/api/workspaces/mine",
+        headers=token,
+        json={"data": {}, "metadata": {"id": "mine"}},
+        timeout=30,
+    )
+    assert saved.status_code == 204
+    theme = httpx.put(
+        f"{base}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+        headers=token,
+        json={"raw": '{"theme": "JupyterLab Dark"}'},
+        timeout=30,
+    )
+    assert theme.status_code == 204
+    lab = forking_hub.state / "homes" / name / ".jupyter" / "lab"
+    assert list((lab / "workspaces").glob("mine*"))
+    assert list((lab / "user-settings").rglob("themes.jupyterlab-settings"))
+    shared = Path(__file__).resolve().parents[2] / "labs" / "trainee-jupyter" / "lab"
+    assert not shared.exists()
+    stop(client, name, server)

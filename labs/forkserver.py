@@ -15,11 +15,12 @@ Both ends live here, standard library only: :class:`ForkServer` is the hub's han
 The two talk over a socket pair the hub creates, one datagram a message (JSON): the
 hub sends ``{"argv": [...], "env": {...}, "cwd": "..."}``, the fork server answers
 ``{"pid": N}`` or ``{"error": "..."}``. Nothing else can reach it (there is no
-address to connect to), and it exits when the hub's end closes: a hub that stops,
-or is killed, takes its fork server with it, while the lab servers it forked keep
-running in their own sessions, as servers started by ``Popen`` do. Its children
-are reaped by the kernel (``SIGCHLD`` ignored), so a stopped server never lingers
-as a zombie the hub would take for a running one.
+address to connect to), and it stops serving when the hub's end closes (a hub
+that stops or is killed), while the lab servers it forked keep running in their
+own sessions, as servers started by ``Popen`` do. It exits when the last of them
+has: its children are reaped by the kernel as they exit (``SIGCHLD`` ignored), so
+a stopped server never lingers as a zombie that a hub, this one or the next,
+would take for a running one.
 """
 
 from __future__ import annotations
@@ -155,15 +156,18 @@ class ForkServer:
             raise ForkServerError("it exited")
         return json.loads(reply)
 
-    def stop(self, timeout: float = 5) -> None:
-        """Close the hub's end; the fork server leaves (its children stay)."""
+    def stop(self) -> None:
+        """Close the hub's end: the fork server serves no more and exits when the
+        servers it forked have (they stay)."""
         with self._lock:
-            self._close(timeout=timeout)
+            self._close(wait=False)
 
-    def _close(self, timeout: float = 5) -> None:
+    def _close(self, timeout: float = 5, *, wait: bool = True) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        if self.process is not None and not wait:
+            self.process = None  # subprocess reaps it when it has exited
         if self.process is not None:
             try:
                 self.process.wait(timeout)
@@ -201,9 +205,11 @@ def serve(
         try:
             message = channel.recv(MAX_MESSAGE)
         except ConnectionResetError:
+            _outlive_children()
             return
-        if not message:
-            return  # the hub has gone
+        if not message:  # the hub has gone
+            _outlive_children()
+            return
         try:
             argv, env, cwd = _request(message)
             for name, value in imported_with.items():
@@ -220,6 +226,16 @@ def serve(
         if pid == 0:
             _become(channel, run, argv, env, cwd)  # never returns
         _send(channel, {"pid": pid})
+
+
+def _outlive_children() -> None:
+    """Wait until every child has exited: while the fork server lives, the kernel
+    reaps them as they exit; an orphan would wait for init, a zombie the next hub
+    takes for a running server until then. (With SIGCHLD ignored, waitpid returns
+    when no child is left.)"""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-1, 0)
 
 
 def _request(message: bytes) -> tuple[list[str], dict[str, str], str]:

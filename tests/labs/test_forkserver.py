@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -183,17 +184,23 @@ def test_requests_from_many_threads_each_get_a_child(server, tmp_path):
         assert report["pid"] in pids
 
 
-def test_it_leaves_when_its_other_end_closes_and_its_children_stay(server, tmp_path):
+def test_it_serves_no_more_when_its_other_end_closes_and_outlives_its_children(
+    server, tmp_path
+):
+    """The hub gone, its children keep running and it stays to reap them (an
+    orphan would be a zombie until init reaps it), then exits."""
     pid = server.fork(["python", "p"], child_env(tmp_path, "s", SLEEP="60"), HOME)
     read_report(tmp_path / "s.json")
+    process = server.process
     # The end a hub holds, closed as it is when the hub exits or is killed.
     server._socket.close()
-    assert server.process.wait(timeout=10) == 0
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=2)  # its child still runs
     child = psutil.Process(pid)
-    try:
-        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-    finally:
-        child.kill()
+    assert child.status() != psutil.STATUS_ZOMBIE
+    child.terminate()
+    assert process.wait(timeout=10) == 0
+    assert gone(pid, timeout=1)  # reaped at once, not left to init
 
 
 def test_a_killed_fork_server_is_replaced_at_the_next_request(server, tmp_path):

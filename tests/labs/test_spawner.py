@@ -154,10 +154,11 @@ def test_the_fork_server_leaves_with_its_hub():
         running.stop()
 
 
-def test_a_killed_hub_takes_its_fork_server_and_culler_along_not_its_servers():
-    """SIGKILL of the hub: its fork server (its end of the channel closes) and its
-    idle culler (labs.processes.exec_tied_to_parent) leave with it, so a restarted
-    hub runs one of each, not two; the server it forked keeps running."""
+def test_a_killed_hub_leaves_its_servers_running_and_takes_its_culler_along():
+    """SIGKILL of the hub: the server it had forked keeps running, its fork server
+    serves no more but stays until that server exits (so it is reaped, not left a
+    zombie), and its idle culler (labs.processes.exec_tied_to_parent) leaves with
+    it, so a restarted hub does not run two."""
     running = HubProcess()
     running.start()
     try:
@@ -171,12 +172,15 @@ def test_a_killed_hub_takes_its_fork_server_and_culler_along_not_its_servers():
             if any("jupyterhub-idle-culler" in part for part in child.cmdline())
         )
         running.kill()
-        psutil.wait_procs([fork_server, culler], timeout=30)
-        assert not fork_server.is_running()
+        psutil.wait_procs([culler], timeout=30)
         assert not culler.is_running()
         assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
+        assert fork_server.is_running()
+        server.terminate()
+        gone, alive = psutil.wait_procs([server, fork_server], timeout=15)
+        assert not alive, "the server reaped and the fork server gone at once"
     finally:
-        running.stop()  # and the server, left in its state folder
+        running.stop()  # and anything left in its state folder
 
 
 def test_a_forked_server_uses_the_trainee_s_own_values_read_at_import(forking_hub):

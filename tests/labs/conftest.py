@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,16 @@ class HubProcess:
 
         hub_strays_stop(self.state)
         shutil.rmtree(self.state, ignore_errors=True)
+
+
+def server_process(hub_process: "HubProcess", name: str):
+    """The trainee's single-user server (it runs in its home, under the state)."""
+    home = (hub_process.state / "homes" / name).resolve()
+    for process in psutil.process_iter(["cwd", "cmdline"]):
+        cmdline = " ".join(process.info.get("cmdline") or [])
+        if process.info.get("cwd") == str(home) and "singleuser" in cmdline:
+            return process
+    pytest.fail(f"no server process for {name}")
 
 
 def use_hub(settings, facts: dict) -> None:

@@ -20,7 +20,7 @@ from grading.models import Submission
 from labs import hub, services
 from labs.models import LabSession
 from tests.factories import UserFactory
-from tests.labs.conftest import HubProcess, tiny_lab_create, use_hub
+from tests.labs.conftest import HubProcess, server_process, tiny_lab_create, use_hub
 
 pytestmark = pytest.mark.engine_free
 
@@ -73,16 +73,6 @@ def launch_ready(user, lab) -> str:
         wait_for(lambda: hub.server_status(name).ready, f"{name}'s server ready")
         services.lab_files_place(user=user, lab=lab)
     return name
-
-
-def server_process(hub_process: HubProcess, name: str) -> psutil.Process:
-    """The trainee's single-user server (it runs in its home, under the state)."""
-    home = (hub_process.state / "homes" / name).resolve()
-    for process in psutil.process_iter(["cwd", "cmdline"]):
-        cmdline = " ".join(process.info.get("cmdline") or [])
-        if process.info.get("cwd") == str(home) and "singleuser" in cmdline:
-            return process
-    pytest.fail(f"no server process for {name}")
 
 
 def kernel_environ(hub_process: HubProcess, name: str) -> dict[str, str]:

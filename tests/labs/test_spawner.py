@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.labs.conftest import HubProcess
+from tests.labs.conftest import HubProcess, server_process
 
 pytestmark = pytest.mark.engine_free
 
@@ -34,16 +34,6 @@ def spawn(running: HubProcess, name: str) -> httpx.Client:
             return client
         time.sleep(0.2)
     pytest.fail(f"{name}'s server not ready:\n{running.log_path.read_text()[-3000:]}")
-
-
-def server_of(running: HubProcess, name: str) -> psutil.Process:
-    home = str((running.state / "homes" / name).resolve())
-    for process in psutil.process_iter(["cwd", "cmdline"]):
-        if process.info["cwd"] == home and "singleuser" in " ".join(
-            process.info["cmdline"] or []
-        ):
-            return process
-    pytest.fail(f"no server process for {name}")
 
 
 def stop(client: httpx.Client, name: str, process: psutil.Process) -> None:
@@ -95,7 +85,7 @@ def test_a_server_is_forked_by_the_fork_server_and_serves_its_own_home(forking_h
     (home / "mine.txt").write_text("kept\n")
 
     client = spawn(forking_hub, name)
-    server = server_of(forking_hub, name)
+    server = server_process(forking_hub, name)
     assert server.ppid() == fork_server.pid
     assert os.getsid(server.pid) == server.pid  # its own session
     # It serves under its own prefix, from its own home: its own environment.
@@ -107,7 +97,7 @@ def test_a_server_is_forked_by_the_fork_server_and_serves_its_own_home(forking_h
 def test_a_server_the_fork_server_refuses_is_started_as_a_process(forking_hub):
     name = f"plain-{secrets.token_hex(3)}"
     client = spawn(forking_hub, name)
-    server = server_of(forking_hub, name)
+    server = server_process(forking_hub, name)
     assert server.ppid() == forking_hub.process.pid  # Popen, as without it
     log = forking_hub.log_path.read_text()
     assert f"Fork server did not fork {name}'s server" in log
@@ -116,7 +106,7 @@ def test_a_server_the_fork_server_refuses_is_started_as_a_process(forking_hub):
     # The refusal was about that request: the next trainee is forked again.
     name = f"forked-{secrets.token_hex(3)}"
     client = spawn(forking_hub, name)
-    server = server_of(forking_hub, name)
+    server = server_process(forking_hub, name)
     assert server.ppid() == forking_hub.fork_server().pid
     stop(client, name, server)
 
@@ -128,7 +118,7 @@ def test_without_the_fork_server_each_server_is_the_hub_s_own_process():
         assert running.fork_server() is None
         name = f"own-{secrets.token_hex(3)}"
         client = spawn(running, name)
-        server = server_of(running, name)
+        server = server_process(running, name)
         assert server.ppid() == running.process.pid
         stop(client, name, server)
     finally:
@@ -144,7 +134,7 @@ def test_the_fork_server_leaves_with_its_hub():
         fork_server = running.fork_server()
         name = f"forked-{secrets.token_hex(3)}"
         spawn(running, name)
-        server = server_of(running, name)
+        server = server_process(running, name)
         running.process.send_signal(signal.SIGTERM)
         running.process.wait(timeout=60)
         psutil.wait_procs([fork_server, server], timeout=30)
@@ -164,7 +154,7 @@ def test_a_killed_hub_leaves_its_servers_running_and_takes_its_culler_along():
     try:
         name = f"forked-{secrets.token_hex(3)}"
         spawn(running, name)
-        server = server_of(running, name)
+        server = server_process(running, name)
         fork_server = running.fork_server()
         culler = next(
             child
@@ -189,7 +179,7 @@ def test_a_forked_server_uses_the_trainee_s_own_values_read_at_import(forking_hu
     scoped to the trainee's prefix, layout and settings are saved in their home."""
     name = f"forked-{secrets.token_hex(3)}"
     client = spawn(forking_hub, name)
-    server = server_of(forking_hub, name)
+    server = server_process(forking_hub, name)
     assert server.ppid() == forking_hub.fork_server().pid
     base = f"{forking_hub.url}/user/{name}"
     login = httpx.get(f"{base}/lab", follow_redirects=False, timeout=30)

@@ -40,6 +40,10 @@ class SpawnFailed(HubError):
     pass
 
 
+class NoHubUser(HubError):
+    """The hub has no user of that name (yet)."""
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     exists: bool
@@ -165,15 +169,6 @@ def _hub_api_down(response: httpx.Response) -> None:
 
 def user_ensure(name: str) -> None:
     """Create the hub user ``name`` unless it exists."""
-    response = _request("GET", _api(f"/users/{name}"))
-    _hub_api_down(response)
-    if response.status_code == 200:
-        return
-    if response.status_code != 404:
-        raise HubError(
-            _("The lab service refused the request (%(code)s).")
-            % {"code": response.status_code}
-        )
     # Repeating the creation is harmless (409: it exists), so it may be retried.
     created = _request("POST", _api(f"/users/{name}"), idempotent=True)
     _hub_api_down(created)
@@ -205,25 +200,34 @@ def server_status(name: str) -> ServerStatus:
 
 
 def server_start(name: str) -> ServerStatus:
-    """Ask the hub to start ``name``'s server; returns at once (it may be pending)."""
+    """Ask the hub to start ``name``'s server; returns at once (it may be pending).
+
+    Raises ``NoHubUser`` when the hub has no user ``name`` (``user_ensure``).
+    """
     # The hub waits up to its slow_spawn_timeout (10 s) for the spawn before it
-    # answers (201, or 202 while pending), longer on a busy machine.
+    # answers, longer on a busy machine: 201 started, 202 still starting.
     response = _request("POST", _api(f"/users/{name}/server"), timeout=30.0)
     _hub_api_down(response)
-    if response.status_code == 429:
+    code = response.status_code
+    if code == 201:
+        return ServerStatus(True, True, None, None)
+    if code == 202:
+        return ServerStatus(True, False, "spawn", None)
+    if code == 400:  # already running, or stopping: what is it now?
+        return server_status(name)
+    if code == 404:
+        raise NoHubUser(_("Your lab account is not set up yet."))
+    if code == 429:
         raise SpawnLimit(
             _("Many labs are starting right now. Please retry in a few seconds.")
         )
-    if response.status_code in (201, 202, 400):  # 400: already running or pending
-        return server_status(name)
-    if response.status_code >= 500:
+    if code >= 500:
         raise SpawnFailed(
             _("Your lab server failed to start: %(reason)s")
             % {"reason": _reason(response)}
         )
     raise HubError(
-        _("The lab service refused to start your lab (%(code)s).")
-        % {"code": response.status_code}
+        _("The lab service refused to start your lab (%(code)s).") % {"code": code}
     )
 
 
@@ -305,6 +309,26 @@ def contents_exists(name: str, path: str) -> bool:
     raise HubError(
         _("Could not read your lab files (%(code)s).") % {"code": response.status_code}
     )
+
+
+def contents_listing(name: str, path: str) -> dict[str, str] | None:
+    """The entries of folder ``path`` in ``name``'s server, name → type ("file",
+    "notebook", "directory"); None when there is nothing at ``path``."""
+    response = _contents_request("GET", name, path, params={"content": "1"})
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise HubError(
+            _("Could not read your lab files (%(code)s).")
+            % {"code": response.status_code}
+        )
+    model = response.json()
+    if model.get("type") != "directory":
+        raise HubError(
+            _("%(path)s in your lab is a file where a folder belongs; rename it.")
+            % {"path": path}
+        )
+    return {entry["name"]: entry["type"] for entry in model.get("content") or ()}
 
 
 def contents_put_directory(name: str, path: str) -> None:

@@ -343,8 +343,11 @@ def lab_launch(*, user: User, lab: Lab) -> Launch:
     name = hub.hub_username(user.pk)
     session = _session(user, lab)
     try:
-        hub.user_ensure(name)
-        status = hub.server_start(name)
+        try:
+            status = hub.server_start(name)
+        except hub.NoHubUser:  # the trainee's first lab
+            hub.user_ensure(name)
+            status = hub.server_start(name)
     except hub.HubError as error:
         _session_update(session, state=LabSession.State.FAILED, last_error=str(error))
         raise _lab_error(error) from error
@@ -361,6 +364,39 @@ def lab_launch(*, user: User, lab: Lab) -> Launch:
     return Launch("starting", lab_url(user=user, lab=lab), progress_url)
 
 
+class _ServerFolders:
+    """What is in the lab's folders of a trainee's server, one listing per folder.
+
+    ``holds(path)`` answers whether ``path`` is there, creating the folders on its
+    way that are missing; a folder created here is known empty, so a fresh server
+    costs no listing beyond the lab's own folder.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: dict[str, dict[str, str]] = {}
+
+    def holds(self, path: str) -> bool:
+        folder, _, entry = path.rpartition("/")
+        return entry in self.folder(folder)
+
+    def folder(self, path: str) -> dict[str, str]:
+        """The entries of folder ``path``, which exists once this returns."""
+        if path in self.entries:
+            return self.entries[path]
+        parent, _, entry = path.rpartition("/")
+        listed = None
+        if not parent or entry in self.folder(parent):
+            listed = hub.contents_listing(self.name, path)
+        if listed is None:
+            hub.contents_put_directory(self.name, path)
+            listed = {}
+            if parent:
+                self.entries[parent][entry] = "directory"
+        self.entries[path] = listed
+        return listed
+
+
 def lab_files_place(*, user: User, lab: Lab, reset: bool = False) -> None:
     """Put the release notebook and data in the trainee's server.
 
@@ -375,11 +411,10 @@ def lab_files_place(*, user: User, lab: Lab, reset: bool = False) -> None:
             _("This lab's files are missing; ask an instructor to publish it.")
         )
     session = _session(user, lab)
+    folders = _ServerFolders(name)
     try:
-        if not hub.contents_exists(name, lab.slug):
-            hub.contents_put_directory(name, lab.slug)
         notebook_path = f"{lab.slug}/{lab.notebook}"
-        exists = hub.contents_exists(name, notebook_path)
+        exists = folders.holds(notebook_path)
         if exists and reset:
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
             kept = hub.contents_get_notebook(name, notebook_path)
@@ -390,13 +425,8 @@ def lab_files_place(*, user: User, lab: Lab, reset: bool = False) -> None:
             notebook = json.loads((release / lab.notebook).read_text(encoding="utf-8"))
             hub.contents_put_notebook(name, notebook_path, notebook)
         for relative in lab.data_files:
-            parts = Path(relative).parts
-            for depth in range(1, len(parts)):
-                folder = "/".join((lab.slug, *parts[:depth]))
-                if not hub.contents_exists(name, folder):
-                    hub.contents_put_directory(name, folder)
             path = f"{lab.slug}/{relative}"
-            if not hub.contents_exists(name, path):
+            if not folders.holds(path):
                 hub.contents_put_file(name, path, (release / relative).read_bytes())
     except hub.HubError as error:
         _session_update(session, state=LabSession.State.FAILED, last_error=str(error))

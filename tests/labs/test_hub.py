@@ -90,6 +90,85 @@ def test_launch_spawns_places_the_lab_and_never_overwrites_work(tiny_lab, learne
     assert session.state == LabSession.State.STOPPED
 
 
+def _hub_calls(monkeypatch) -> list[tuple[str, str]]:
+    """Records each request the site makes of the hub and the servers behind it
+    (method, path after /hub/api or after the server's /api/contents/), still made."""
+    from django.conf import settings
+
+    calls = []
+    original = hub._request
+
+    def recorded(method, url, **kwargs):
+        path = url.removeprefix(settings.JUPYTERHUB_API_URL)
+        calls.append((method, path.partition("/api/contents/")[2] or path))
+        return original(method, url, **kwargs)
+
+    monkeypatch.setattr(hub, "_request", recorded)
+    return calls
+
+
+def test_a_launch_asks_the_hub_and_lists_each_folder_once(
+    tiny_lab, learner, monkeypatch
+):
+    """A trainee's first launch creates their hub user when the hub does not know
+    them, and gets one listing (the lab's folder, missing) and one PUT per folder
+    and file; a relaunch asks the hub once more and lists the lab's folders."""
+    name = hub.hub_username(learner.pk)
+    calls = _hub_calls(monkeypatch)
+    launch = services.lab_launch(user=learner, lab=tiny_lab)
+    assert calls[:3] == [
+        ("POST", f"/users/{name}/server"),  # 404: no such hub user yet
+        ("POST", f"/users/{name}"),
+        ("POST", f"/users/{name}/server"),
+    ]
+    if launch.status != "ready":
+        assert calls[3:] == []  # nothing to place in a server not there yet
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    placing = [call for call in calls[3:] if not call[1].startswith("/users/")]
+    assert placing == [
+        ("GET", "tiny-lab"),
+        ("PUT", "tiny-lab"),
+        ("PUT", "tiny-lab/tiny-lab.ipynb"),
+        ("PUT", "tiny-lab/data"),
+        ("PUT", "tiny-lab/data/qty.csv"),
+    ]
+    assert set(_listing(name, "tiny-lab/data")) == {"tiny-lab/data/qty.csv"}
+
+    calls.clear()
+    assert services.lab_launch(user=learner, lab=tiny_lab).status == "ready"
+    assert calls == [
+        ("POST", f"/users/{name}/server"),  # 400: already running
+        ("GET", f"/users/{name}"),
+        ("GET", "tiny-lab"),
+        ("GET", "tiny-lab/data"),
+    ]
+    services.lab_stop(user=learner)
+
+
+def test_a_file_where_the_labs_folder_belongs_is_a_clear_error(tiny_lab, learner):
+    """The trainee made a file named like the lab's data folder: placing says so
+    and keeps their file; the session records the failure."""
+    name = hub.hub_username(learner.pk)
+    if services.lab_launch(user=learner, lab=tiny_lab).status != "ready":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    hub._contents_request("DELETE", name, "tiny-lab/data/qty.csv")
+    hub._contents_request("DELETE", name, "tiny-lab/data")
+    hub.contents_put_file(name, "tiny-lab/data", b"mine")
+    with pytest.raises(services.LabError, match="a file where a folder belongs"):
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    session = LabSession.objects.get(user=learner, lab=tiny_lab)
+    assert session.state == LabSession.State.FAILED
+    assert "tiny-lab/data" in session.last_error
+    assert sorted(_listing(name, "tiny-lab")) == [
+        "tiny-lab/data",
+        "tiny-lab/tiny-lab.ipynb",
+    ]
+    assert hub._contents_request("GET", name, "tiny-lab/data").json()["type"] == "file"
+    services.lab_stop(user=learner)
+
+
 def _listing(name: str, folder: str) -> list[str]:
     import httpx
     from django.conf import settings

@@ -367,26 +367,50 @@ MB = 1024 * 1024
 FORK_SERVER_FD = "SILKROUTE_FORK_SERVER_FD"  # as labs/forkserver.py names it
 
 
-def hub_processes(hub: Hub) -> dict[str, Any]:
+class ProcessTable:
+    """One reading of the machine's process table: who started whom.
+
+    psutil's ``children()`` reads every process's parent each time it is called;
+    the burst's sampler wants some twenty trees four times a second, and that
+    many readings took a noticeable share of the CPU the burst itself needs.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.children: dict[int, list[Any]] = {}
+        for process in psutil.process_iter(["ppid"]):
+            self.children.setdefault(process.info["ppid"], []).append(process)
+
+    def tree(self, process: Any) -> list[Any]:
+        """``process`` and everything it started."""
+        found = [process]
+        for member in found:  # grows as it goes: breadth first
+            found.extend(self.children.get(member.pid, ()))
+        return found
+
+
+def hub_processes(hub: Hub, table: ProcessTable | None = None) -> dict[str, Any]:
     """The hub's processes by role: ``proxy``, ``fork_server`` (labs/forkserver.py,
     or None), ``servers`` (each trainee's single-user server, started by the hub or
     forked by its fork server) and ``services`` (anything else the hub started)."""
     import psutil
 
     assert hub.process is not None
+    table = table or ProcessTable()
     found: dict[str, Any] = {
         "proxy": [],
         "fork_server": None,
         "servers": [],
         "services": [],
     }
-    for child in psutil.Process(hub.process.pid).children(recursive=False):
+    for child in table.children.get(hub.process.pid, ()):
         with contextlib.suppress(psutil.Error):
             command = " ".join(child.cmdline())
             if "jupyterhub-singleuser" in command:
                 if FORK_SERVER_FD in child.environ():
                     found["fork_server"] = child
-                    found["servers"].extend(child.children(recursive=False))
+                    found["servers"].extend(table.children.get(child.pid, ()))
                 else:
                     found["servers"].append(child)
             elif "labs.proxy" in command:
@@ -396,15 +420,14 @@ def hub_processes(hub: Hub) -> dict[str, Any]:
     return found
 
 
-def tree_rss(process: Any) -> float:
+def tree_rss(process: Any, table: ProcessTable | None = None) -> float:
     """RSS of ``process`` and everything it started, MB (0 if it has gone)."""
     import psutil
 
     total = 0.0
-    with contextlib.suppress(psutil.Error):
-        for member in [process, *process.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += member.memory_info().rss / MB
+    for member in (table or ProcessTable()).tree(process):
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_info().rss / MB
     return total
 
 
@@ -414,15 +437,16 @@ def hub_memory(hub: Hub) -> dict[str, Any]:
     import psutil
 
     assert hub.process is not None
-    processes = hub_processes(hub)
+    table = ProcessTable()
+    processes = hub_processes(hub, table)
     fork_server = processes["fork_server"]
     return {
         "hub": psutil.Process(hub.process.pid).memory_info().rss / MB,
-        "proxy": sum(tree_rss(p) for p in processes["proxy"]),
+        "proxy": sum(tree_rss(p, table) for p in processes["proxy"]),
         # Its own RSS: the servers it forked are counted as servers.
         "fork_server": own_rss(fork_server),
-        "services": sum(tree_rss(p) for p in processes["services"]),
-        "servers": {p.pid: tree_rss(p) for p in processes["servers"]},
+        "services": sum(tree_rss(p, table) for p in processes["services"]),
+        "servers": {p.pid: tree_rss(p, table) for p in processes["servers"]},
     }
 
 
@@ -497,7 +521,8 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
         return 0.0
 
     assert hub.process is not None
-    processes = hub_processes(hub)
+    table = ProcessTable()
+    processes = hub_processes(hub, table)
     found: dict[str, Any] = {
         "hub": used(psutil.Process(hub.process.pid)),
         "proxy": sum(used(p) for p in processes["proxy"]),
@@ -507,9 +532,7 @@ def hub_cpu(hub: Hub) -> dict[str, Any]:
         "servers": [],
     }
     for server in processes["servers"]:
-        with contextlib.suppress(psutil.Error):
-            tree = [server, *server.children(recursive=True)]
-            found["servers"].append(sum(used(p) for p in tree))
+        found["servers"].append(sum(used(p) for p in table.tree(server)))
     found["hub_and_proxy"] = found["hub"] + found["proxy"]
     return found
 

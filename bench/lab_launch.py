@@ -762,8 +762,27 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
         "memory": {"before_burst": idle, "after_burst": full},
         "target": TARGET_BURST_RATIO,
     }
+    # Everything the burst cost in CPU, and what that allows on this machine's
+    # cores: the burst cannot end before its CPU seconds over the cores have passed.
+    cores = os.cpu_count() or 1
+    total = (
+        sum(cpu_after["servers"])
+        + (cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"])
+        + (cpu_after["fork_server"] - cpu_before["fork_server"])
+        + site_seconds
+    )
+    single_p95 = percentile(single, 0.95)
+    result["cpu"].update(
+        {
+            "burst_total_seconds": round(total, 2),
+            "burst_total_per_launch_seconds": round(total / max(1, len(crowd)), 3),
+            "burst_floor_seconds": round(total / cores, 2),
+            "ratio_floor": round(total / cores / single_p95, 2),
+            "cores_for_target": round(total / (TARGET_BURST_RATIO * single_p95), 1),
+        }
+    )
     if burst["times"]:
-        ratio = percentile(burst["times"], 0.95) / percentile(single, 0.95)
+        ratio = percentile(burst["times"], 0.95) / single_p95
         result["ratio_p95"] = round(ratio, 3)
         result["target_met"] = ratio <= TARGET_BURST_RATIO and not burst["failures"]
     else:
@@ -833,6 +852,15 @@ def burst_table(result: dict[str, Any]) -> str:
                 if "site_seconds" in cpu
                 else "."
             )
+        )
+    if cpu and "burst_total_seconds" in cpu:
+        rows.append(
+            f"- The whole burst took {cpu['burst_total_seconds']} CPU s "
+            f"({cpu['burst_total_per_launch_seconds']} a launch: servers, hub, "
+            f"proxy, fork server, site), so it cannot end before "
+            f"{cpu['burst_floor_seconds']} s on {result['cpus']} cores: a ratio of "
+            f"at least {cpu['ratio_floor']} against this single p95. At this CPU "
+            f"per launch the target needs about {cpu['cores_for_target']} cores."
         )
     rows += [
         "",

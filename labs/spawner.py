@@ -12,11 +12,13 @@ fails, falls back to ``Popen``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
+from collections.abc import Awaitable, Callable
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from jupyterhub.utils import random_port
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Float, List, Unicode
 
 from labs.forkserver import ForkServer, ForkServerError
 
@@ -36,6 +38,36 @@ def fork_server(command: list[str], cwd: str, env: dict[str, str]) -> ForkServer
     return _servers[key]
 
 
+async def until_listening(
+    host: str,
+    port: int,
+    *,
+    alive: Callable[[], Awaitable[bool]],
+    within: float,
+    longest_pause: float = 0.1,
+) -> bool:
+    """Whether ``host:port`` accepts connections within ``within`` seconds, tried
+    often at first (a forked server listens in about a tenth of a second), then
+    every ``longest_pause``; False at once when ``alive()`` says it has exited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pause = 0.01
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            pass
+        else:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        if not await alive() or loop.time() + pause > deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, longest_pause)
+
+
 class LabSpawner(SimpleLocalProcessSpawner):
     fork_server_cmd = List(
         Unicode(),
@@ -53,8 +85,32 @@ class LabSpawner(SimpleLocalProcessSpawner):
         config=True,
         help="The fork server's environment (each server it forks gets its own).",
     )
+    listen_wait = Float(
+        10.0,
+        config=True,
+        help="""Seconds ``start()`` waits for the server to listen before it returns.
+
+        The hub then finds it answering on its first check, instead of at the end
+        of one of the growing random pauses between its checks (up to 0.2, 0.4,
+        0.8 s...), which added up to half a second to a launch. A server not
+        listening by then is left to the hub's own wait (``http_timeout``).
+        """,
+    )
 
     async def start(self):
+        host, port = await self._start()
+        await until_listening(
+            "127.0.0.1" if host in ("", "0.0.0.0") else host,  # noqa: S104
+            port,
+            alive=self._alive,
+            within=self.listen_wait,
+        )
+        return (host, port)
+
+    async def _alive(self) -> bool:
+        return await self.poll() is None
+
+    async def _start(self) -> tuple[str, int]:
         if (
             not self.fork_server_cmd
             or list(self.cmd) != list(self.fork_server_cmd)

@@ -207,3 +207,64 @@ def test_a_forked_server_uses_the_trainee_s_own_values_read_at_import(forking_hu
     shared = Path(__file__).resolve().parents[2] / "labs" / "trainee-jupyter" / "lab"
     assert not shared.exists()
     stop(client, name, server)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _alive() -> bool:
+    return True
+
+
+def test_until_listening_waits_for_the_server_to_listen():
+    """start() returns once the server accepts connections: here one that starts
+    listening 0.3 s after the wait began."""
+    import asyncio
+    import socket
+    import threading
+
+    from labs.spawner import until_listening
+
+    port = _free_port()
+    listening = threading.Event()
+    done = threading.Event()
+
+    def serve() -> None:
+        time.sleep(0.3)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            listening.set()
+            done.wait(10)
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        assert not listening.is_set()
+        assert asyncio.run(until_listening("127.0.0.1", port, alive=_alive, within=10))
+        assert listening.is_set()
+    finally:
+        done.set()
+        server.join()
+
+
+def test_until_listening_gives_up_on_a_server_that_exited_or_never_listens():
+    import asyncio
+
+    from labs.spawner import until_listening
+
+    checks = []
+
+    async def exited() -> bool:
+        checks.append(True)
+        return False
+
+    port = _free_port()
+    assert not asyncio.run(until_listening("127.0.0.1", port, alive=exited, within=10))
+    assert checks == [True]  # after the first refused connection, not 10 s later
+    assert not asyncio.run(until_listening("127.0.0.1", port, alive=_alive, within=0.3))

@@ -60,6 +60,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process (and what it starts) may run on: ``taskset`` narrows
+    them, which ``os.cpu_count()`` does not see."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -719,7 +725,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cpus": os.cpu_count(),
+        "cpus": usable_cpus(),
         "load_before": args.load_before,
         "spawn_limit": hub.spawn_limit,
         "fork_server": hub.fork_server,
@@ -756,7 +762,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
                 cpu_after["fork_server"] - cpu_before["fork_server"], 2
             ),
             "floor_seconds_on_all_cores": round(
-                sum(cpu_after["servers"]) / (os.cpu_count() or 1), 1
+                sum(cpu_after["servers"]) / usable_cpus(), 1
             ),
         },
         "memory": {"before_burst": idle, "after_burst": full},
@@ -764,7 +770,7 @@ def run_burst(args: argparse.Namespace, hub: Hub, var_dir: Path, started: list):
     }
     # Everything the burst cost in CPU, and what that allows on this machine's
     # cores: the burst cannot end before its CPU seconds over the cores have passed.
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     total = (
         sum(cpu_after["servers"])
         + (cpu_after["hub_and_proxy"] - cpu_before["hub_and_proxy"])

@@ -3,8 +3,10 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from wagtail.models import Locale
 
@@ -23,6 +25,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context["lab_submissions"] = recent_submissions_for(user=request.user)
     context["certificates"] = dashboard_certificates(user=request.user, locale=locale)
     return render(request, "lms/dashboard.html", context)
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, which browsers ask for beside a page, goes to the site's icon.
+
+    Answered with the 404 page it would set a CSRF cookie of its own (the page has
+    forms), and a browser's first visit could then overwrite the cookie of the form
+    it was sent with at the same moment (the sign-up form's, failing with 403).
+    """
+    response = HttpResponseRedirect(static("lms/favicon.svg"))
+    patch_cache_control(response, public=True, max_age=86400)
+    return response
 
 
 @never_cache

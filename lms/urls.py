@@ -28,6 +28,7 @@ oauth2_urlpatterns = (
 )
 
 urlpatterns = [
+    path("favicon.ico", dashboard.favicon, name="favicon"),
     path("healthz", dashboard.healthz, name="healthz"),
     path("readyz", dashboard.readyz, name="readyz"),
     path("api/v1/", api.urls),

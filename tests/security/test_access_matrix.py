@@ -143,6 +143,7 @@ PAGE_PASSWORD = "{page_restriction}/{restricted_id}"
 # --- The table: route pattern -> concrete requests ------------------------------------
 ROUTES: dict[str, list[Case]] = {
     # Operations and the JSON API
+    "favicon.ico": [get("/favicon.ico", EVERYONE)],
     "healthz": [get("/healthz", EVERYONE)],
     "readyz": [get("/readyz", EVERYONE)],
     "api/v1/": [get("/api/v1/", NOBODY)],

@@ -19,7 +19,15 @@ from django.db import transaction
 from markdown_it import MarkdownIt
 from wagtail.models import Locale, Page, Site
 
-from courses.models import CataloguePage, CoursePage, LessonPage, ProgrammePage, Skill
+from courses.models import (
+    CataloguePage,
+    CoursePage,
+    LessonPage,
+    ProgrammePage,
+    Skill,
+    SkillAlignment,
+)
+from courses.models.skills import SkillFramework, reference_errors
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +279,34 @@ def catalogue_ensure(report: ImportReport) -> dict[str, CataloguePage]:
     return homes
 
 
+def _alignments(item: dict, where: str) -> list[dict[str, str]]:
+    """A skill's ``alignments`` list, checked: each names a known framework, the
+    concept's label there and a well-formed URI or code."""
+    found = item.get("alignments") or []
+    if not isinstance(found, list):
+        raise ContentError(f"{where}: 'alignments' must be a list")
+    checked = []
+    for position, entry in enumerate(found):
+        at = f"{where}.alignments[{position}]"
+        if not isinstance(entry, dict):
+            raise ContentError(f"{at}: must be a mapping")
+        framework = str(_require(entry, "framework", at))
+        if framework not in SkillFramework.values:
+            known = ", ".join(SkillFramework.values)
+            raise ContentError(f"{at}: unknown framework {framework!r} ({known})")
+        values = {
+            "framework": framework,
+            "name": str(_require(entry, "name", at)),
+            "code": str(entry.get("code") or ""),
+            "uri": str(entry.get("uri") or ""),
+        }
+        errors = reference_errors(framework, values["code"], values["uri"])
+        if errors:
+            raise ContentError(f"{at}: {' '.join(str(e) for e in errors.values())}")
+        checked.append(values)
+    return checked
+
+
 def skills_import(path: Path) -> dict[str, dict[str, Skill]]:
     """Upsert skills by key in every locale; return them by key then language."""
     locales = locales_ensure()
@@ -278,6 +314,7 @@ def skills_import(path: Path) -> dict[str, dict[str, Skill]]:
     for index, item in enumerate(_load(path) or []):
         where = f"{path.name}[{index}]"
         key = _require(item, "key", where)
+        alignments = _alignments(item, where)
         source = None
         for code, locale in locales.items():
             values = {
@@ -295,6 +332,7 @@ def skills_import(path: Path) -> dict[str, dict[str, Skill]]:
             else:
                 for name, value in values.items():
                     setattr(skill, name, value)
+            skill.alignments = [SkillAlignment(**entry) for entry in alignments]
             skill.full_clean()
             skill.save()
             source = source or skill

@@ -329,14 +329,14 @@ def lesson_context(*, page: LessonPage, user: User, request: HttpRequest) -> dic
 
 def skills_for(page: Page) -> list[Skill]:
     """The page's skills, in the page's locale where a translation exists."""
-    skills = list(page.skills.all())  # type: ignore[attr-defined]
+    skills = list(page.skills.prefetch_related("alignments"))  # type: ignore[attr-defined]
     if not skills:
         return []
     translated = {
         skill.translation_key: skill
         for skill in Skill.objects.filter(
             translation_key__in=[s.translation_key for s in skills], locale=page.locale
-        )
+        ).prefetch_related("alignments")
     }
     return [translated.get(skill.translation_key, skill) for skill in skills]
 

@@ -2,7 +2,7 @@
 
 from courses.models.learning import Enrolment, LessonCompletion, QuizAttempt
 from courses.models.pages import CataloguePage, CoursePage, LessonPage, ProgrammePage
-from courses.models.skills import Skill, SkillFramework
+from courses.models.skills import Skill, SkillAlignment, SkillFramework
 
 __all__ = [
     "CataloguePage",
@@ -13,5 +13,6 @@ __all__ = [
     "ProgrammePage",
     "QuizAttempt",
     "Skill",
+    "SkillAlignment",
     "SkillFramework",
 ]

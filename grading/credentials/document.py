@@ -86,7 +86,7 @@ def _framework_label(framework: str) -> str:
 def alignments(programme: ProgrammePage) -> list[dict]:
     programme_link = page_url(programme)
     found = []
-    for skill in programme.skills.all().order_by("key"):
+    for skill in programme.skills.prefetch_related("alignments").order_by("key"):
         entry = {
             "type": ["Alignment"],
             "targetName": skill.name,
@@ -99,6 +99,17 @@ def alignments(programme: ProgrammePage) -> list[dict]:
         if skill.code:
             entry["targetCode"] = skill.code
         found.append(entry)
+        for other in skill.alignments.all():
+            entry = {
+                "type": ["Alignment"],
+                "targetName": other.name,
+                "targetUrl": other.uri or f"{programme_link}#skill-{skill.key}",
+                "targetType": "ceasn:Competency",
+                "targetFramework": _framework_label(other.framework),
+            }
+            if other.code:
+                entry["targetCode"] = other.code
+            found.append(entry)
     return found
 
 

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from wagtail.models import Locale
 
-from courses.models import Enrolment, ProgrammePage, Skill
+from courses.models import Enrolment, ProgrammePage, Skill, SkillAlignment
 from courses.teaching import programme_taught, programmes_taught, teaches_everything
 from grading.credentials.document import programme_edition, site_url
 from grading.credentials.issuing import (
@@ -175,6 +175,7 @@ class TranscriptSkill:
     framework: str
     reference: str  # the framework URI, or its code
     programmes: list[ProgrammePage]
+    alignments: list[SkillAlignment]  # the concepts of other frameworks it covers
 
 
 def skills_transcript(*, user: User) -> list[TranscriptSkill]:
@@ -186,7 +187,8 @@ def skills_transcript(*, user: User) -> list[TranscriptSkill]:
         if certificate_expired(certificate):
             continue
         programme = programme_localized(certificate.programme)
-        for skill in certificate.programme.specific.skills.all():
+        skills_of = certificate.programme.specific.skills.prefetch_related("alignments")
+        for skill in skills_of:
             shown = skill.get_translation_or_none(active) or skill
             entry = skills.get(skill.key)
             if entry is None:
@@ -195,6 +197,7 @@ def skills_transcript(*, user: User) -> list[TranscriptSkill]:
                     framework=skill.get_framework_display(),
                     reference=skill.reference,
                     programmes=[],
+                    alignments=list(skill.alignments.all()),
                 )
             entry.programmes.append(programme)
     return sorted(skills.values(), key=lambda entry: entry.skill.name.lower())

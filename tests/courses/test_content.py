@@ -202,6 +202,24 @@ def test_every_skill_is_aligned_to_a_well_formed_framework_reference():
         assert skill["name"].get("zh-hans"), key
 
 
+def test_every_skill_is_also_aligned_to_esco():
+    """The issue asks for both: the national occupation code above and ESCO skill
+    URIs. Each skill names one or more ESCO concepts, each by a well-formed URI and
+    ESCO's own label, none twice on a skill."""
+    for skill in _skills():
+        key = skill["key"]
+        esco = [a for a in skill.get("alignments") or [] if a["framework"] == "esco"]
+        assert esco, key
+        uris = [a["uri"] for a in esco]
+        assert len(uris) == len(set(uris)), key
+        for alignment in esco:
+            assert ESCO_URI.match(alignment["uri"]), (key, alignment)
+            assert alignment["name"].strip() == alignment["name"] != "", (
+                key,
+                alignment,
+            )
+
+
 def test_the_reference_patterns_accept_and_refuse_what_they_should():
     """The code and URI patterns used above are strict enough to catch typos."""
     assert CN_OCCUPATION_CODE.match("4-01-02-02")

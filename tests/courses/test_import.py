@@ -8,7 +8,7 @@ from django.conf import settings
 from wagtail.models import Page
 
 from courses.content_import import ContentError, curriculum_import
-from courses.models import CoursePage, LessonPage, ProgrammePage, Skill
+from courses.models import CoursePage, LessonPage, ProgrammePage, Skill, SkillAlignment
 from tests.courses.helpers import curriculum, curriculum_lessons, quiz_lessons
 
 
@@ -98,8 +98,9 @@ def _programme(**changes) -> dict:
     return programme
 
 
-def _write(root: Path, programme: dict, course: dict) -> Path:
-    (root / "skills.yaml").write_text(yaml.safe_dump(SKILLS, allow_unicode=True))
+def _write(root: Path, programme: dict, course: dict, skills=None) -> Path:
+    skills = SKILLS if skills is None else skills
+    (root / "skills.yaml").write_text(yaml.safe_dump(skills, allow_unicode=True))
     directory = root / "bad-programme"
     directory.mkdir()
     (directory / "programme.yaml").write_text(
@@ -199,4 +200,96 @@ def test_invalid_yaml_raises_content_error(db, tmp_path):
     (root / "bad-programme" / "01-bad-course.yaml").write_text("slug: [unclosed\n")
 
     with pytest.raises(ContentError, match="01-bad-course.yaml: not valid YAML"):
+        curriculum_import(root)
+
+
+# --- Skill alignments -----------------------------------------------------------------
+
+TARIFFS = "http://data.europa.eu/esco/skill/21a3967a-dca2-4efa-9e5f-943f15527a47"
+CUSTOMS = "http://data.europa.eu/esco/skill/42ab725f-e57f-4320-a9fd-ac3d6717963d"
+
+
+def _aligned(*alignments) -> list[dict]:
+    return [{**SKILLS[0], "alignments": list(alignments)}]
+
+
+def _esco(name: str, uri: str) -> dict:
+    return {"framework": "esco", "name": name, "uri": uri}
+
+
+def test_a_skills_alignments_are_imported_in_order_and_replaced_on_reimport(
+    db, tmp_path
+):
+    """Both language copies of a skill get its alignments, in the file's order; a
+    second import with a changed list leaves exactly the new list."""
+    first = tmp_path / "first"
+    first.mkdir()
+    skills = _aligned(_esco("international tariffs", TARIFFS), _esco("x", CUSTOMS))
+    curriculum_import(_write(first, _programme(), _course(), skills))
+
+    copies = Skill.objects.filter(key="test-skill")
+    assert copies.count() == 2
+    for skill in copies:
+        assert [(a.name, a.uri) for a in skill.alignments.order_by("sort_order")] == [
+            ("international tariffs", TARIFFS),
+            ("x", CUSTOMS),
+        ]
+
+    second = tmp_path / "second"
+    second.mkdir()
+    skills = _aligned(_esco("ensure customs compliance", CUSTOMS))
+    curriculum_import(_write(second, _programme(), _course(), skills))
+
+    for skill in Skill.objects.filter(key="test-skill"):
+        assert [(a.name, a.uri) for a in skill.alignments.all()] == [
+            ("ensure customs compliance", CUSTOMS)
+        ]
+    assert SkillAlignment.objects.filter(skill__key="test-skill").count() == 2
+
+
+ALIGNMENT_CASES = {
+    "an ESCO URI of the wrong form": (
+        _esco("tariffs", "https://data.europa.eu/esco/skill/21a3967a"),
+        ["skills.yaml[0].alignments[0]", "An ESCO skill URI looks like"],
+    ),
+    "no name": (
+        {"framework": "esco", "uri": TARIFFS},
+        ["skills.yaml[0].alignments[0]", "missing 'name'"],
+    ),
+    "an unknown framework": (
+        {"framework": "onet", "name": "tariffs", "code": "13-1041"},
+        ["skills.yaml[0].alignments[0]", "unknown framework 'onet'"],
+    ),
+    "neither code nor URI": (
+        {"framework": "esco", "name": "tariffs"},
+        ["skills.yaml[0].alignments[0]", "framework code or URI"],
+    ),
+    "a bad occupation code": (
+        {"framework": "cn-occupation", "name": "电子商务师", "code": "4-1-2-2"},
+        ["skills.yaml[0].alignments[0]", "An occupation code looks like 4-01-02-02"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ALIGNMENT_CASES)
+def test_a_malformed_alignment_is_a_clear_error_and_imports_nothing(db, tmp_path, case):
+    alignment, expected = ALIGNMENT_CASES[case]
+    root = _write(tmp_path, _programme(), _course(), _aligned(alignment))
+
+    with pytest.raises(ContentError) as error:
+        curriculum_import(root)
+
+    for part in expected:
+        assert part in str(error.value), str(error.value)
+    assert not Skill.objects.filter(key="test-skill").exists()
+    assert not SkillAlignment.objects.filter(skill__key="test-skill").exists()
+
+
+def test_alignments_that_are_not_a_list_are_a_clear_error(db, tmp_path):
+    skills = [{**SKILLS[0], "alignments": _esco("tariffs", TARIFFS)}]
+    root = _write(tmp_path, _programme(), _course(), skills)
+
+    with pytest.raises(
+        ContentError, match=r"skills.yaml\[0\]: 'alignments' must be a list"
+    ):
         curriculum_import(root)

@@ -61,14 +61,24 @@ def test_achievement_in_both_languages_with_skill_alignments(certificate, progra
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese["name"])
     assert chinese["description"] and chinese["id"] != achievement["id"]
 
-    assert len(achievement["alignment"]) == len(skills) > 0
+    others = [a for s in skills for a in s.alignments.all()]
+    assert len(achievement["alignment"]) == len(skills) + len(others)
+    assert skills and others
     for alignment in achievement["alignment"]:
         assert alignment["type"] == ["Alignment"]
         assert alignment["targetName"] and alignment["targetUrl"].startswith("http")
         assert alignment["targetType"] == "ceasn:Competency"
         assert alignment["targetFramework"]
-    codes = {a["targetCode"] for a in achievement["alignment"]}
+    codes = {a["targetCode"] for a in achievement["alignment"] if "targetCode" in a}
     assert codes == {s.code for s in skills if s.code}
+    # Each skill's ESCO concepts, by their URIs and ESCO's own labels.
+    esco = {
+        a["targetUrl"]: a["targetName"]
+        for a in achievement["alignment"]
+        if a["targetFramework"].startswith("ESCO")
+    }
+    assert esco == {a.uri: a.name for a in others}
+    assert all(url.startswith("http://data.europa.eu/esco/skill/") for url in esco)
 
 
 def test_results_evidence_and_status_entry(certificate):

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from grading.credentials.services import certificate_revoke
 from tests.factories import PASSWORD
@@ -57,6 +58,9 @@ def test_the_list_shows_status_dates_and_the_skills_transcript(
     for skill in programme.skills.all():
         assert skill.name in page
         assert (skill.uri or skill.code) in page
+        for alignment in skill.alignments.all():
+            assert f'<a href="{alignment.uri}" rel="noopener" lang="en">' in page
+            assert escape(alignment.name) in page
 
 
 def test_the_list_is_empty_and_shows_what_is_missing(client, trainee, programme):

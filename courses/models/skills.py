@@ -17,7 +17,10 @@ CN_OCCUPATION_CODE = re.compile(r"^\d-\d{2}-\d{2}-\d{2}(-\d{2})?$")
 
 
 class SkillFramework(models.TextChoices):
-    ESCO = "esco", _("ESCO (European Skills, Competences, Qualifications and Occupations)")
+    ESCO = (
+        "esco",
+        _("ESCO (European Skills, Competences, Qualifications and Occupations)"),
+    )
     CN_OCCUPATION = (
         "cn-occupation",
         _("Occupational Classification of the People's Republic of China"),

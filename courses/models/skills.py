@@ -42,7 +42,26 @@ def reference_errors(framework: str, code: str, uri: str) -> dict[str, str]:
     return errors
 
 
-class Skill(TranslatableMixin, index.Indexed, ClusterableModel):
+class FrameworkReference:
+    """``clean()`` and ``reference`` for a model with framework, code and uri."""
+
+    framework: str
+    code: str
+    uri: str
+
+    def clean(self) -> None:
+        super().clean()  # type: ignore[misc]
+        errors = reference_errors(self.framework, self.code, self.uri)
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def reference(self) -> str:
+        """The framework link if there is one, otherwise the code."""
+        return self.uri or self.code
+
+
+class Skill(FrameworkReference, TranslatableMixin, index.Indexed, ClusterableModel):
     """A skill a programme certifies, aligned to a public framework.
 
     ``framework``/``code``/``uri`` is the skill's main alignment (China's
@@ -84,18 +103,8 @@ class Skill(TranslatableMixin, index.Indexed, ClusterableModel):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        errors = reference_errors(self.framework, self.code, self.uri)
-        if errors:
-            raise ValidationError(errors)
 
-    @property
-    def reference(self) -> str:
-        """The framework link if there is one, otherwise the code."""
-        return self.uri or self.code
-
-
-class SkillAlignment(Orderable):
+class SkillAlignment(FrameworkReference, Orderable):
     """A concept in another framework that a skill covers, e.g. an ESCO skill."""
 
     skill = ParentalKey(Skill, on_delete=models.CASCADE, related_name="alignments")
@@ -126,12 +135,3 @@ class SkillAlignment(Orderable):
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        errors = reference_errors(self.framework, self.code, self.uri)
-        if errors:
-            raise ValidationError(errors)
-
-    @property
-    def reference(self) -> str:
-        return self.uri or self.code

@@ -83,33 +83,30 @@ def _framework_label(framework: str) -> str:
         return str(SkillFramework(framework).label)
 
 
+def _alignment(target, url: str, description: str = "") -> dict:
+    """An Open Badges Alignment for a skill or one of its further alignments."""
+    entry = {
+        "type": ["Alignment"],
+        "targetName": target.name,
+        "targetUrl": target.uri or url,
+        "targetType": "ceasn:Competency",
+        "targetFramework": _framework_label(target.framework),
+    }
+    if description:
+        entry["targetDescription"] = description
+    if target.code:
+        entry["targetCode"] = target.code
+    return entry
+
+
 def alignments(programme: ProgrammePage) -> list[dict]:
+    """Each skill's own alignment, then those of the other frameworks it covers."""
     programme_link = page_url(programme)
     found = []
     for skill in programme.skills.prefetch_related("alignments").order_by("key"):
-        entry = {
-            "type": ["Alignment"],
-            "targetName": skill.name,
-            "targetUrl": skill.uri or f"{programme_link}#skill-{skill.key}",
-            "targetType": "ceasn:Competency",
-            "targetFramework": _framework_label(skill.framework),
-        }
-        if skill.description:
-            entry["targetDescription"] = skill.description
-        if skill.code:
-            entry["targetCode"] = skill.code
-        found.append(entry)
-        for other in skill.alignments.all():
-            entry = {
-                "type": ["Alignment"],
-                "targetName": other.name,
-                "targetUrl": other.uri or f"{programme_link}#skill-{skill.key}",
-                "targetType": "ceasn:Competency",
-                "targetFramework": _framework_label(other.framework),
-            }
-            if other.code:
-                entry["targetCode"] = other.code
-            found.append(entry)
+        anchor = f"{programme_link}#skill-{skill.key}"
+        found.append(_alignment(skill, anchor, skill.description))
+        found.extend(_alignment(other, anchor) for other in skill.alignments.all())
     return found
 
 

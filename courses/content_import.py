@@ -332,7 +332,10 @@ def skills_import(path: Path) -> dict[str, dict[str, Skill]]:
             else:
                 for name, value in values.items():
                     setattr(skill, name, value)
-            skill.alignments = [SkillAlignment(**entry) for entry in alignments]
+            skill.alignments = [
+                SkillAlignment(sort_order=position, **entry)
+                for position, entry in enumerate(alignments)
+            ]
             skill.full_clean()
             skill.save()
             source = source or skill

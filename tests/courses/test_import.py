@@ -230,9 +230,10 @@ def test_a_skills_alignments_are_imported_in_order_and_replaced_on_reimport(
     copies = Skill.objects.filter(key="test-skill")
     assert copies.count() == 2
     for skill in copies:
-        assert [(a.name, a.uri) for a in skill.alignments.order_by("sort_order")] == [
-            ("international tariffs", TARIFFS),
-            ("x", CUSTOMS),
+        ordered = skill.alignments.order_by("sort_order")
+        assert [(a.sort_order, a.name, a.uri) for a in ordered] == [
+            (0, "international tariffs", TARIFFS),
+            (1, "x", CUSTOMS),
         ]
 
     second = tmp_path / "second"

@@ -268,10 +268,10 @@ class PlaceTimer:
         return self._local.calls
 
     def __enter__(self) -> PlaceTimer:
-        def timed(**kwargs: Any) -> None:
+        def timed(*args: Any, **kwargs: Any) -> None:
             start = time.perf_counter()
             try:
-                return self.original(**kwargs)
+                return self.original(*args, **kwargs)
             finally:
                 self.calls.append(time.perf_counter() - start)
 

@@ -283,13 +283,18 @@ def _contents(name: str, path: str) -> str:
 
 
 def _contents_request(method: str, name: str, path: str, **kwargs: Any):
-    """A contents API call; a server that is gone or not answering says so.
+    """A contents API call; a server that is gone or not answering says so."""
+    return _server_request(method, name, _contents(name, path), **kwargs)
+
+
+def _server_request(method: str, name: str, url: str, **kwargs: Any):
+    """A request to ``name``'s server; a server that is gone or not answering says so.
 
     Through the proxy, a server that died is a 502/503 while its route is still
     there, then (once the hub noticed) a redirect to the hub's ``/hub/user/...``;
     a server whose hub is down answers 500, not reaching the hub to check the token.
     """
-    response = _request(method, _contents(name, path), **kwargs)
+    response = _request(method, url, **kwargs)
     code = response.status_code
     if code in (*_GATEWAY_DOWN, 424) or (
         response.is_redirect and "/hub/" in response.headers.get("location", "")
@@ -329,6 +334,57 @@ def contents_listing(name: str, path: str) -> dict[str, str] | None:
             % {"path": path}
         )
     return {entry["name"]: entry["type"] for entry in model.get("content") or ()}
+
+
+# The trainee server's extension that places a lab's files in one request
+# (labs/trainee-jupyter/extensions/silkroute_place.py).
+PLACE_PATH = "silkroute/place"
+
+
+@dataclass(frozen=True)
+class Placed:
+    placed: list[str]  # written now
+    kept: list[str]  # already there: the trainee's, left as they were
+
+
+def files_place(name: str, folder: str, files: dict[str, bytes]) -> Placed | None:
+    """Put each of ``files`` (paths in ``folder``) that is not yet in ``name``'s
+    server, creating the folders they need, in one request; never overwrites.
+
+    None when the server has no such endpoint (a server image without the
+    extension): the caller places the files through the contents API.
+    """
+    body = {
+        "folder": folder,
+        "files": {
+            path: base64.b64encode(data).decode() for path, data in files.items()
+        },
+    }
+    url = f"{settings.JUPYTERHUB_URL}/user/{name}/{PLACE_PATH}"
+    # Safe to repeat after a timeout: a second request finds the files there.
+    response = _server_request("POST", name, url, json=body, idempotent=True)
+    code = response.status_code
+    if code == 404:
+        return None
+    if code == 409:
+        raise HubError(
+            _("%(path)s in your lab is a file where a folder belongs; rename it.")
+            % {"path": _message(response, "path")}
+        )
+    if code != 200:
+        raise HubError(
+            _("Could not place the lab files (%(code)s): %(reason)s")
+            % {"code": code, "reason": _reason(response)}
+        )
+    answer = response.json()
+    return Placed(list(answer["placed"]), list(answer["kept"]))
+
+
+def _message(response: httpx.Response, key: str) -> str:
+    try:
+        return str(response.json()[key])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:300]
 
 
 def contents_put_directory(name: str, path: str) -> None:

@@ -92,7 +92,10 @@ def test_launch_spawns_places_the_lab_and_never_overwrites_work(tiny_lab, learne
 
 def _hub_calls(monkeypatch) -> list[tuple[str, str]]:
     """Records each request the site makes of the hub and the servers behind it
-    (method, path after /hub/api or after the server's /api/contents/), still made."""
+    (method, path after /hub/api, or after the server's /user/<name>/ and
+    /api/contents/), still made."""
+    import re
+
     from django.conf import settings
 
     calls = []
@@ -100,39 +103,43 @@ def _hub_calls(monkeypatch) -> list[tuple[str, str]]:
 
     def recorded(method, url, **kwargs):
         path = url.removeprefix(settings.JUPYTERHUB_API_URL)
-        calls.append((method, path.partition("/api/contents/")[2] or path))
+        if path == url:  # a trainee's server
+            path = re.sub(r"^.*?/user/[^/]+/(api/contents/)?", "", url)
+        calls.append((method, path))
         return original(method, url, **kwargs)
 
     monkeypatch.setattr(hub, "_request", recorded)
     return calls
 
 
-def test_a_launch_asks_the_hub_and_lists_each_folder_once(
+def _server_calls(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The calls made of the trainee's server (not of the hub's API)."""
+    return [call for call in calls if not call[1].startswith("/users/")]
+
+
+def test_a_launch_asks_the_hub_and_places_the_lab_in_one_request(
     tiny_lab, learner, monkeypatch
 ):
-    """A trainee's first launch creates their hub user when the hub does not know
-    them, and gets one listing (the lab's folder, missing) and one PUT per folder
-    and file; a relaunch asks the hub once more and lists the lab's folders."""
+    """A trainee's first launch creates their hub user, starts the server and
+    places the lab's folders and files in one request to it (the place extension
+    of labs/trainee-jupyter); a relaunch asks the hub once more and places again,
+    which writes nothing: the files are there."""
     name = hub.hub_username(learner.pk)
     calls = _hub_calls(monkeypatch)
     launch = services.lab_launch(user=learner, lab=tiny_lab)
-    assert calls[:3] == [
-        ("POST", f"/users/{name}/server"),  # 404: no such hub user yet
-        ("POST", f"/users/{name}"),
+    assert calls[:2] == [
+        ("POST", f"/users/{name}"),  # the trainee's first lab: no hub user yet
         ("POST", f"/users/{name}/server"),
     ]
     if launch.status != "ready":
-        assert calls[3:] == []  # nothing to place in a server not there yet
+        assert calls[2:] == []  # nothing to place in a server not there yet
         wait_ready(name)
         services.lab_files_place(user=learner, lab=tiny_lab)
-    placing = [call for call in calls[3:] if not call[1].startswith("/users/")]
-    assert placing == [
-        ("GET", "tiny-lab"),
-        ("PUT", "tiny-lab"),
-        ("PUT", "tiny-lab/tiny-lab.ipynb"),
-        ("PUT", "tiny-lab/data"),
-        ("PUT", "tiny-lab/data/qty.csv"),
-    ]
+    assert _server_calls(calls) == [("POST", hub.PLACE_PATH)]
+    assert set(_listing(name, "tiny-lab")) == {
+        "tiny-lab/data",
+        "tiny-lab/tiny-lab.ipynb",
+    }
     assert set(_listing(name, "tiny-lab/data")) == {"tiny-lab/data/qty.csv"}
 
     calls.clear()
@@ -140,9 +147,71 @@ def test_a_launch_asks_the_hub_and_lists_each_folder_once(
     assert calls == [
         ("POST", f"/users/{name}/server"),  # 400: already running
         ("GET", f"/users/{name}"),
+        ("POST", hub.PLACE_PATH),
+    ]
+    services.lab_stop(user=learner)
+
+
+def test_a_hub_that_lost_its_users_gets_the_trainee_again(
+    tiny_lab, learner, monkeypatch
+):
+    """A trainee who launched before (the site has their lab session) but whom the
+    hub does not know (its database was reset): the refused start creates the hub
+    user and starts again."""
+    LabSession.objects.create(user=learner, lab=tiny_lab)
+    name = hub.hub_username(learner.pk)
+    calls = _hub_calls(monkeypatch)
+    launch = services.lab_launch(user=learner, lab=tiny_lab)
+    assert calls[:3] == [
+        ("POST", f"/users/{name}/server"),  # 404: no such hub user
+        ("POST", f"/users/{name}"),
+        ("POST", f"/users/{name}/server"),
+    ]
+    if launch.status != "ready":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    assert hub.contents_exists(name, "tiny-lab/tiny-lab.ipynb")
+    services.lab_stop(user=learner)
+
+
+def test_a_server_without_the_place_extension_gets_the_files_one_by_one(
+    tiny_lab, learner, monkeypatch
+):
+    """A server that does not serve the place endpoint (404, as a server image
+    without labs/trainee-jupyter's extension answers) gets the lab through the
+    contents API: one listing (the lab's folder, missing) and one PUT per folder
+    and file; placing again lists the lab's folders and writes nothing, so the
+    trainee's edits stay."""
+    monkeypatch.setattr(hub, "PLACE_PATH", "silkroute/no-such-endpoint")
+    name = hub.hub_username(learner.pk)
+    calls = _hub_calls(monkeypatch)
+    if services.lab_launch(user=learner, lab=tiny_lab).status != "ready":
+        wait_ready(name)
+        services.lab_files_place(user=learner, lab=tiny_lab)
+    assert _server_calls(calls) == [
+        ("POST", "silkroute/no-such-endpoint"),  # 404
+        ("GET", "tiny-lab"),
+        ("PUT", "tiny-lab"),
+        ("PUT", "tiny-lab/tiny-lab.ipynb"),
+        ("PUT", "tiny-lab/data"),
+        ("PUT", "tiny-lab/data/qty.csv"),
+    ]
+    assert set(_listing(name, "tiny-lab/data")) == {"tiny-lab/data/qty.csv"}
+    hub.contents_put_file(name, "tiny-lab/data/qty.csv", b"qty\n7\n")
+
+    calls.clear()
+    services.lab_files_place(user=learner, lab=tiny_lab)
+    assert calls == [
+        ("POST", "silkroute/no-such-endpoint"),
         ("GET", "tiny-lab"),
         ("GET", "tiny-lab/data"),
     ]
+    data = hub._contents_request(
+        "GET", name, "tiny-lab/data/qty.csv", params={"format": "text"}
+    )
+    assert data.json()["content"] == "qty\n7\n"
+    session = LabSession.objects.get(user=learner, lab=tiny_lab)
+    assert session.state == LabSession.State.RUNNING
     services.lab_stop(user=learner)
 
 

@@ -268,3 +268,19 @@ def test_until_listening_gives_up_on_a_server_that_exited_or_never_listens():
     assert not asyncio.run(until_listening("127.0.0.1", port, alive=exited, within=10))
     assert checks == [True]  # after the first refused connection, not 10 s later
     assert not asyncio.run(until_listening("127.0.0.1", port, alive=_alive, within=0.3))
+
+
+def test_a_servers_port_is_tried_often_at_first_then_less_and_less():
+    """The first 50 tries 5 ms apart (a forked server listens after 50-100 ms, and
+    a growing pause from the start found it up to 34 ms late), then pauses growing
+    by half up to 0.1 s, for a busy machine or a server started from scratch."""
+    import itertools
+
+    from labs.spawner import listen_pauses
+
+    pauses = list(itertools.islice(listen_pauses(), 70))
+    assert pauses[:50] == [0.005] * 50
+    growing = pauses[50:]
+    assert growing[0] == 0.0075
+    assert all(b == min(a * 1.5, 0.1) for a, b in itertools.pairwise(growing))
+    assert growing[-1] == 0.1

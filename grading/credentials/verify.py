@@ -33,6 +33,7 @@ from grading.credentials.jose import (
     CredentialError,
     credential_decode,
     header_check,
+    signature_check,
     token_parts,
 )
 
@@ -427,9 +428,10 @@ def credential_verify(
 
     def signature() -> None:
         try:
-            _header, state["verified"] = credential_decode(state["token"], trust.key)
+            signature_check(state["token"], state["header"], trust.key)
         except CredentialError:
             raise _Failed("signature", _("The signature does not match.")) from None
+        state["verified"] = state["payload"]
 
     try:
         if not run("format", read):

@@ -261,3 +261,53 @@ def test_verify_by_id(certificate):
     assert verify_by_id(str(certificate.pk)).verified
     assert verify_by_id(uuid.uuid4()).status == "unknown"
     assert verify_by_id("not-a-uuid").status == "unknown"
+
+
+def test_the_signature_is_checked_on_the_tokens_own_bytes_with_the_kid_s_key():
+    """jose.signature_check (the Ed25519 check without the JOSE library's JWS
+    object): a token verifies with the key its kid names and no other; a signature
+    of another key, a shortened signature, a signature moved to another payload
+    and a key that is not Ed25519 each fail as "signature", never as an error."""
+    import base64
+    import json as jsonlib
+
+    from jwcrypto import jwk
+
+    from grading.credentials.jose import (
+        CredentialError,
+        credential_decode,
+        credential_sign,
+    )
+
+    ours = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+    other = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+    public = jwk.JWK.from_json(ours.export_public())
+    document = {
+        "id": "urn:uuid:1",
+        "issuer": "did:web:example.org",
+        "validFrom": "2026-01-01T00:00:00Z",
+    }
+    token = credential_sign(document, key=ours, kid="k1", issued_at=1)
+    header, payload = credential_decode(token, {"k1": public}.get)
+    assert header["kid"] == "k1" and payload["id"] == "urn:uuid:1"
+
+    def refused(candidate: str, resolver) -> None:
+        with pytest.raises(CredentialError) as raised:
+            credential_decode(candidate, resolver)
+        assert raised.value.code == "signature"
+
+    foreign = credential_sign(document, key=other, kid="k1", issued_at=1)
+    refused(foreign, {"k1": public}.get)
+    head, body, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    short = base64.urlsafe_b64encode(raw[:-1]).rstrip(b"=").decode()
+    refused(f"{head}.{body}.{short}", {"k1": public}.get)
+    moved = base64.urlsafe_b64encode(
+        jsonlib.dumps({"id": "urn:uuid:2"}).encode()
+    ).rstrip(b"=")
+    refused(f"{head}.{moved.decode()}.{signature}", {"k1": public}.get)
+    not_ed25519 = jwk.JWK.generate(kty="EC", crv="P-256")
+    refused(token, {"k1": not_ed25519}.get)
+    with pytest.raises(CredentialError) as unknown:
+        credential_decode(token, {}.get)
+    assert unknown.value.code == "key"
